@@ -1,0 +1,169 @@
+"""The P1 cell of a fragment (SPEC §3.4–3.5).
+
+Steps, all deterministic given the example's RNG:
+
+1. *Orientation (the documented reindexing).* The fragment is turned by a proper
+   rotation that permutes the Cartesian axes (with a sign flip where needed to keep
+   the hand), so that its extents satisfy Δx ≥ Δy ≥ Δz. With gemmi's
+   orthogonalisation (a along x, b in the xy plane) **a is the longest axis and c
+   the shortest**, and since all three lengths grow by the same amount this order
+   holds in the final cell: a ≥ b ≥ c always.
+2. *Angles.* α, β, γ drawn from {90, 100, 110, 120}° with probabilities
+   {1/3, 1/3, 2/9, 1/9}; triples that give no real cell (e.g. 120/120/120) are
+   redrawn.
+3. *Lengths.* (a, b, c) = (Δx, Δy, Δz) + g, with g = 0, step, 2·step, … until the
+   shortest distance between an atom and any atom of a lattice-translated copy
+   exceeds ``min_contact``; beyond ``max_growth`` the fragment is rejected.
+4. *Centering.* The centre of mass is moved to the cell centre (½, ½, ½).
+
+Examples
+--------
+>>> import numpy as np
+>>> from crysbench.cell import min_lattice_contact
+>>> import gemmi
+>>> xyz = np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0]])
+>>> round(min_lattice_contact(xyz, gemmi.UnitCell(5, 6, 7, 90, 90, 90)), 3)
+3.5
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import gemmi
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "CellError",
+    "orient_by_extent",
+    "draw_angles",
+    "valid_angles",
+    "min_lattice_contact",
+    "lattice_translations",
+    "build_cell",
+    "center_in_cell",
+]
+
+
+class CellError(ValueError):
+    """No acceptable cell for a fragment (it still clashes after maximal growth)."""
+
+
+def orient_by_extent(xyz: np.ndarray) -> np.ndarray:
+    """Rotate coordinates so extents along x, y, z are in decreasing order.
+
+    Only axis permutations (with one sign flip for odd permutations) are used, so
+    the transformation is a proper rotation and the hand is kept.
+
+    Parameters
+    ----------
+    xyz : ndarray, shape=(n, 3)
+
+    Returns
+    -------
+    ndarray, shape=(n, 3)
+    """
+    ext = xyz.max(axis=0) - xyz.min(axis=0)
+    order = np.argsort(-ext, kind="stable")
+    out = xyz[:, order].copy()
+    # parity of the permutation: odd permutations flip the hand; undo with z -> -z
+    perm_matrix = np.eye(3)[order]
+    if np.linalg.det(perm_matrix) < 0:
+        out[:, 2] *= -1.0
+    return out
+
+
+def valid_angles(alpha: float, beta: float, gamma: float) -> bool:
+    """True when three cell angles (degrees) describe a real, non-flat cell."""
+    ca, cb, cg = (math.cos(math.radians(x)) for x in (alpha, beta, gamma))
+    vol2 = 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg
+    sums_ok = (
+        alpha + beta + gamma < 360
+        and alpha + beta > gamma
+        and alpha + gamma > beta
+        and beta + gamma > alpha
+    )
+    return vol2 > 1e-6 and sums_ok
+
+
+def draw_angles(
+    rng: np.random.Generator,
+    choices: tuple[float, ...] = (90.0, 100.0, 110.0, 120.0),
+    probs: tuple[float, ...] = (1 / 3, 1 / 3, 2 / 9, 1 / 9),
+) -> tuple[float, float, float]:
+    """Draw (α, β, γ), redrawing the whole triple when it is impossible."""
+    p = np.asarray(probs, dtype=float)
+    p = p / p.sum()
+    while True:
+        a, b, g = (float(x) for x in rng.choice(np.asarray(choices), size=3, p=p))
+        if valid_angles(a, b, g):
+            return a, b, g
+
+
+def lattice_translations(cell: gemmi.UnitCell, reach: int = 1) -> np.ndarray:
+    """Cartesian lattice vectors u·a + v·b + w·c, |u|,|v|,|w| ≤ reach, one of each ± pair."""
+    orth = np.array(cell.orth.mat.tolist())
+    out = []
+    for uvw in itertools.product(range(-reach, reach + 1), repeat=3):
+        if uvw > (0, 0, 0):  # lexicographic half: one of each +/- pair, no zero
+            out.append(orth @ np.array(uvw, dtype=float))
+    return np.array(out)
+
+
+def min_lattice_contact(
+    xyz: np.ndarray, cell: gemmi.UnitCell, reach: int = 1, tree: cKDTree | None = None
+) -> float:
+    """Shortest distance (Å) between an atom and an atom of a translated copy.
+
+    Uses a k-d tree over the atoms and queries every translated copy; ``reach``
+    sets which neighbour cells are considered (1: the 26 nearest).
+    """
+    tree = tree if tree is not None else cKDTree(xyz)
+    shifts = lattice_translations(cell, reach)
+    moved = (xyz[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    d, _ = tree.query(moved, k=1)
+    return float(d.min())
+
+
+def build_cell(
+    xyz: np.ndarray,
+    angles: tuple[float, float, float],
+    min_contact: float = 3.45,
+    step: float = 0.25,
+    max_growth: float = 20.0,
+) -> gemmi.UnitCell:
+    """Grow cell lengths from the coordinate extent until contacts exceed ``min_contact``.
+
+    Parameters
+    ----------
+    xyz : ndarray, shape=(n, 3)
+        Coordinates already oriented with :func:`orient_by_extent`.
+    angles : tuple of float
+        (α, β, γ) in degrees.
+
+    Raises
+    ------
+    CellError
+        When no growth up to ``max_growth`` removes the clash.
+    """
+    ext = xyz.max(axis=0) - xyz.min(axis=0)
+    tree = cKDTree(xyz)
+    n_steps = int(round(max_growth / step))
+    for i in range(n_steps + 1):
+        g = i * step
+        a, b, c = (round(float(x + g), 4) for x in ext)
+        cell = gemmi.UnitCell(a, b, c, *angles)
+        if min_lattice_contact(xyz, cell, tree=tree) > min_contact:
+            return cell
+    raise CellError(
+        f"intermolecular clash below {min_contact} Å after growing the cell by {max_growth} Å"
+    )
+
+
+def center_in_cell(xyz: np.ndarray, masses: np.ndarray, cell: gemmi.UnitCell) -> np.ndarray:
+    """Translate so the centre of mass sits at fractional (½, ½, ½)."""
+    com = (masses[:, None] * xyz).sum(axis=0) / masses.sum()
+    centre = np.array(cell.orthogonalize(gemmi.Fractional(0.5, 0.5, 0.5)).tolist())
+    return xyz + (centre - com)

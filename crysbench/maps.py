@@ -1,0 +1,207 @@
+"""Structure factors and Fourier syntheses (SPEC §3.6–3.7).
+
+Conventions (CCP4 / gemmi): ``F(h) = Σ_j f_j(s) exp(-B s²/4) exp(+2πi h·x_j)`` and
+
+    ρ(x) = (1/V) Σ_{h ≠ 0, d(h) ≥ dmin} F(h) exp(-2πi h·x)
+
+so maps have zero mean (no F000) and density is in e/Å³. The Patterson map is the
+same synthesis with coefficients |F(h)|², its peak at the origin.
+
+Reflections are kept as a canonical half sphere (one of each Friedel pair, F000
+left out), in C order of (h, k, l) over the box |h| ≤ H, |k| ≤ K, 0 ≤ l ≤ L with
+``l > 0``, or ``l = 0, k > 0``, or ``l = k = 0, h > 0`` — see
+:func:`miller_indices`. Stored reflections are enough to rebuild both maps exactly.
+
+Structure factors come from gemmi's ``DensityCalculatorX`` (IT92 X-ray scattering
+factors, as ``gemmi sfcalc``): atoms are put on a fine grid with a compensating
+blur and Fourier transformed; the blur is removed per reflection. The maps are
+then synthesised on the example grid by an inverse real FFT, so a coarse output
+grid (var-res) does not degrade the structure factors.
+
+Examples
+--------
+>>> import gemmi, numpy as np
+>>> from crysbench.maps import miller_indices, grid_shape
+>>> cell = gemmi.UnitCell(10, 12, 14, 90, 90, 90)
+>>> hkl = miller_indices(cell, 2.0)
+>>> hkl.shape[1], bool((hkl != 0).any(axis=1).all())
+(3, True)
+>>> grid_shape(cell, 1.5, 3.0)
+(20, 24, 28)
+"""
+
+from __future__ import annotations
+
+import math
+
+import gemmi
+import numpy as np
+import scipy.fft
+
+__all__ = [
+    "good_fft_size",
+    "grid_shape",
+    "miller_indices",
+    "inv_d2",
+    "structure_factors",
+    "synthesize",
+    "density_map",
+    "patterson_map",
+]
+
+
+def good_fft_size(n: int) -> int:
+    """Smallest even m ≥ n whose prime factors are 2, 3 and 5 (CCP4-friendly)."""
+    m = max(int(n), 2)
+    while True:
+        if m % 2 == 0:
+            r = m
+            for p in (2, 3, 5):
+                while r % p == 0:
+                    r //= p
+            if r == 1:
+                return m
+        m += 1
+
+
+def _index_limits(cell: gemmi.UnitCell, dmin: float) -> tuple[int, int, int]:
+    # |h| ≤ |a|/dmin, the bound used by CCP4 for the largest index on each axis
+    return (int(cell.a / dmin), int(cell.b / dmin), int(cell.c / dmin))
+
+
+def grid_shape(cell: gemmi.UnitCell, dmin: float, rate: float) -> tuple[int, int, int]:
+    """Grid size with spacing ≤ dmin/rate along each axis, FFT-friendly (CCP4 sense).
+
+    The size along an axis of length L is the smallest good FFT size ≥ rate·L/dmin
+    and ≥ 2·h_max + 1, so the synthesis to dmin never aliases.
+    """
+    out = []
+    for length, hmax in zip((cell.a, cell.b, cell.c), _index_limits(cell, dmin)):
+        target = max(math.ceil(rate * length / dmin - 1e-9), 2 * hmax + 1)
+        out.append(good_fft_size(target))
+    return tuple(out)
+
+
+def inv_d2(cell: gemmi.UnitCell, hkl: np.ndarray) -> np.ndarray:
+    """1/d² (Å⁻²) of Miller indices, shape=(m,)."""
+    frac = np.array(cell.frac.mat.tolist())  # rows: fractionalization matrix
+    s = hkl.astype(np.float64) @ frac  # reciprocal-space vectors (Å⁻¹)
+    return np.einsum("ij,ij->i", s, s)
+
+
+def miller_indices(cell: gemmi.UnitCell, dmin: float) -> np.ndarray:
+    """Canonical half sphere of reflections with d ≥ dmin, F000 excluded.
+
+    Returns
+    -------
+    ndarray, shape=(m, 3), dtype=int16
+    """
+    H, K, L = _index_limits(cell, dmin)
+    h, k, l = np.meshgrid(
+        np.arange(-H, H + 1), np.arange(-K, K + 1), np.arange(0, L + 1), indexing="ij"
+    )
+    hkl = np.stack([h.ravel(), k.ravel(), l.ravel()], axis=1)
+    half = (hkl[:, 2] > 0) | (
+        (hkl[:, 2] == 0) & ((hkl[:, 1] > 0) | ((hkl[:, 1] == 0) & (hkl[:, 0] > 0)))
+    )
+    hkl = hkl[half]
+    keep = inv_d2(cell, hkl) <= 1.0 / (dmin * dmin)
+    return hkl[keep].astype(np.int16)
+
+
+def structure_factors(
+    structure: gemmi.Structure, dmin: float, rate: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """X-ray structure factors of the first model, P1, to dmin.
+
+    Parameters
+    ----------
+    structure : gemmi.Structure
+        With its cell set; space group is taken as P 1.
+    dmin : float
+        Resolution limit (Å).
+    rate : float
+        gemmi's oversampling rate of the internal grid (spacing dmin/(2·rate)).
+
+    Returns
+    -------
+    hkl : ndarray, shape=(m, 3), dtype=int16
+    F : ndarray, shape=(m,), dtype=complex64
+        Structure factors in electrons.
+    """
+    dc = gemmi.DensityCalculatorX()
+    dc.d_min = dmin
+    dc.rate = rate
+    dc.set_refmac_compatible_blur(structure[0])
+    dc.grid.unit_cell = structure.cell
+    dc.grid.spacegroup = gemmi.SpaceGroup("P 1")
+    dc.put_model_density_on_grid(structure[0])
+    rgrid = gemmi.transform_map_to_f_phi(dc.grid, half_l=True)
+    arr = np.asarray(rgrid.array)
+    hkl = miller_indices(structure.cell, dmin)
+    nu, nv, _ = arr.shape
+    F = arr[hkl[:, 0] % nu, hkl[:, 1] % nv, hkl[:, 2]]
+    if dc.blur != 0:
+        F = F * np.exp(dc.blur * 0.25 * inv_d2(structure.cell, hkl))
+    return hkl, F.astype(np.complex64)
+
+
+def synthesize(
+    hkl: np.ndarray,
+    coefficients: np.ndarray,
+    shape: tuple[int, int, int],
+    volume: float,
+) -> np.ndarray:
+    """Real-space synthesis ``(1/V) Σ_h C(h) exp(-2πi h·x)`` over the full sphere.
+
+    ``coefficients`` hold one value per reflection of the canonical half sphere;
+    Friedel mates get the complex conjugate. A leading batch axis is allowed:
+    ``coefficients`` of shape (b, m) give maps of shape (b, *shape) in one FFT.
+
+    Parameters
+    ----------
+    hkl : ndarray, shape=(m, 3)
+    coefficients : ndarray, shape=(m,) or (b, m), complex or real
+    shape : tuple of int
+        Grid (nu, nv, nw) along a, b, c.
+    volume : float
+        Cell volume (Å³).
+
+    Returns
+    -------
+    ndarray, shape=shape or (b, *shape), dtype=float32
+    """
+    coef = np.asarray(coefficients)
+    batched = coef.ndim == 2
+    if not batched:
+        coef = coef[None]
+    nu, nv, nw = shape
+    grid = np.zeros((coef.shape[0], nu, nv, nw // 2 + 1), dtype=np.complex64)
+    h = hkl[:, 0].astype(np.intp)
+    k = hkl[:, 1].astype(np.intp)
+    l = hkl[:, 2].astype(np.intp)
+    conj = np.conj(coef).astype(np.complex64)
+    # exp(-2πi h·x) F(h) summed over ±h equals irfft of conj(F) placed at +h
+    grid[:, h % nu, k % nv, l] = conj
+    zero = l == 0
+    grid[:, (-h[zero]) % nu, (-k[zero]) % nv, 0] = coef[:, zero].astype(np.complex64)
+    out = scipy.fft.irfftn(grid, s=shape, axes=(1, 2, 3), workers=1)
+    out *= np.float32(nu * nv * nw / volume)
+    out = out.astype(np.float32, copy=False)
+    return out if batched else out[0]
+
+
+def density_map(
+    hkl: np.ndarray, F: np.ndarray, cell: gemmi.UnitCell, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """Electron density (e/Å³, zero mean) on a grid, shape=(nu, nv, nw), float32."""
+    return synthesize(hkl, F, shape, cell.volume)
+
+
+def patterson_map(
+    hkl: np.ndarray, F: np.ndarray, cell: gemmi.UnitCell, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """Patterson map (e²/Å³, zero mean, origin peak), shape=(nu, nv, nw), float32."""
+    F = np.asarray(F)
+    power = (F.real.astype(np.float64) ** 2 + F.imag.astype(np.float64) ** 2).astype(np.float32)
+    return synthesize(hkl, power, shape, cell.volume)

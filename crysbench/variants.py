@@ -1,0 +1,175 @@
+"""Frozen, versioned dataset recipes (SPEC §2).
+
+A variant is named ``"<name>@<version>"`` (e.g. ``"var-res@1"``). Any change that
+alters a single output byte must add a *new* version here; old versions stay
+buildable. The recipe hash covers every parameter, so a store built from a recipe
+can be checked against the code that reads it.
+
+Examples
+--------
+>>> from crysbench.variants import get_variant
+>>> v = get_variant("const-res")
+>>> v.key, v.segment_length, v.stride
+('const-res@1', 15, 10)
+>>> v.draw_resolution("3HSY_1.pd_11")
+(1.5, 3.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+
+__all__ = ["Variant", "VARIANTS", "get_variant", "example_rng", "parse_variant_key"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One frozen recipe.
+
+    Parameters
+    ----------
+    name : str
+        ``"dipeptide"``, ``"const-res"`` or ``"var-res"``.
+    version : int
+        Recipe version; bumped whenever output bytes change.
+    segment_length : int
+        Residues per segment.
+    stride : int
+        Offset between consecutive segment starts inside a contiguous run of
+        modelled residues (overlap = ``segment_length - stride``).
+    dmin_range : tuple of float
+        Resolution limit in Å; equal bounds mean a constant resolution.
+    rate_range : tuple of float
+        Grid sampling rate (dmin / spacing, CCP4's sense); equal bounds mean constant.
+    b_factor : float
+        Isotropic B (Å²) given to every atom.
+    min_contact : float
+        Minimal intermolecular contact (Å) in the P1 lattice.
+    angle_choices, angle_probs : tuple of float
+        Cell angles (degrees) and their probabilities.
+    cell_step : float
+        Uniform growth step (Å) of the cell lengths.
+    cell_max_growth : float
+        Largest growth (Å) before a fragment is rejected as clashing.
+    seed : int
+        Seed mixed with each example id for per-example randomness.
+    split_key : str
+        Key of the keyed hash assigning PDB entries to splits.
+    test_fraction, valid_fraction : float
+        Fractions of PDB entries in test and in the validation part of train.
+    """
+
+    name: str
+    version: int
+    segment_length: int
+    stride: int
+    dmin_range: tuple[float, float]
+    rate_range: tuple[float, float]
+    b_factor: float = 20.0
+    min_contact: float = 3.45
+    angle_choices: tuple[float, ...] = (90.0, 100.0, 110.0, 120.0)
+    angle_probs: tuple[float, ...] = (1 / 3, 1 / 3, 2 / 9, 1 / 9)
+    cell_step: float = 0.25
+    cell_max_growth: float = 20.0
+    seed: int = 20240601
+    split_key: str = "crysbench-split-v1"
+    test_fraction: float = 0.10
+    valid_fraction: float = 0.05
+    sf_rate: float = 1.5  # gemmi's rate for the internal structure-factor grid
+    sf_blur_extra: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """``"name@version"``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def overlap(self) -> int:
+        """Residues shared by consecutive segments of one run."""
+        return max(self.segment_length - self.stride, 0)
+
+    def to_dict(self) -> dict:
+        """All recipe parameters as plain JSON types."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @property
+    def recipe_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the recipe (first 16 hex digits)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def draw_resolution(self, example_id: str) -> tuple[float, float]:
+        """Resolution limit (Å) and sampling rate for one example.
+
+        Drawn from the example's own RNG stream (see :func:`example_rng`), so the
+        value does not depend on processing order. Values are rounded to 4 decimals
+        so that they print and store exactly.
+        """
+        rng = example_rng(self, example_id, "resolution")
+        lo, hi = self.dmin_range
+        dmin = lo if lo == hi else round(float(rng.uniform(lo, hi)), 4)
+        lo, hi = self.rate_range
+        rate = lo if lo == hi else round(float(rng.uniform(lo, hi)), 4)
+        return dmin, rate
+
+
+def example_rng(variant: Variant, example_id: str, stream: str) -> np.random.Generator:
+    """A NumPy generator seeded by (variant seed, example id, stream name) only.
+
+    >>> v = get_variant("var-res")
+    >>> a = example_rng(v, "1A8O_1.pd_1", "cell").random()
+    >>> b = example_rng(v, "1A8O_1.pd_1", "cell").random()
+    >>> a == b
+    True
+    """
+    digest = hashlib.sha256(f"{variant.seed}:{example_id}:{stream}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+VARIANTS: dict[str, Variant] = {
+    v.key: v
+    for v in (
+        # Dipeptides: 2 residues, stride 1 (every window; overlap 1 residue).
+        Variant("dipeptide", 1, 2, 1, (1.5, 1.5), (3.0, 3.0)),
+        Variant("const-res", 1, 15, 10, (1.5, 1.5), (3.0, 3.0)),
+        Variant("var-res", 1, 15, 10, (1.6, 2.25), (2.305, 2.745)),
+    )
+}
+
+
+def parse_variant_key(key: str) -> tuple[str, int | None]:
+    """Split ``"var-res@1"`` into ``("var-res", 1)``; no ``@`` gives ``None``."""
+    if "@" in key:
+        name, ver = key.split("@", 1)
+        try:
+            return name, int(ver)
+        except ValueError:
+            raise ValueError(f"bad variant version in {key!r}: expected an integer") from None
+    return key, None
+
+
+def get_variant(key: str | Variant) -> Variant:
+    """Look up a recipe by ``"name"`` (latest version) or ``"name@version"``.
+
+    Raises
+    ------
+    KeyError
+        With the list of known variants, when the name or version is unknown.
+    """
+    if isinstance(key, Variant):
+        return key
+    name, ver = parse_variant_key(key)
+    versions = sorted(v.version for v in VARIANTS.values() if v.name == name)
+    if not versions:
+        known = ", ".join(sorted({v.name for v in VARIANTS.values()}))
+        raise KeyError(f"unknown variant {name!r}; known variants: {known}")
+    if ver is None:
+        ver = versions[-1]
+    if ver not in versions:
+        raise KeyError(f"unknown version {name}@{ver}; available: {versions}")
+    return VARIANTS[f"{name}@{ver}"]
