@@ -27,7 +27,7 @@ Examples
 >>> hkl.shape[1], bool((hkl != 0).any(axis=1).all())
 (3, True)
 >>> grid_shape(cell, 1.5, 3.0)
-(20, 24, 28)
+(20, 24, 30)
 """
 
 from __future__ import annotations
