@@ -1,13 +1,68 @@
-"""Command-line entry point: ``crysbench <command> ...``."""
+"""Command-line entry point: ``crysbench <command> ...``.
+
+Each subcommand parses its arguments and calls one public function; errors are
+reported as one line on stderr with a non-zero exit code, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from crysbench._version import __version__
 
 __all__ = ["main", "make_parser"]
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from crysbench.build import build_store
+    from crysbench.report import format_report
+
+    report = build_store(
+        variant=args.variant,
+        source=args.source,
+        out=args.out,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        limit=args.limit,
+        work_dir=args.work_dir,
+        progress=not args.quiet,
+    )
+    print(format_report(report))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from crysbench.report import format_info
+    from crysbench.store import open_store
+
+    store = open_store(args.store)
+    if args.ids:
+        for i in store.ids(args.ids):
+            print(i)
+        return 0
+    info = store.info()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from crysbench.export import export_example, export_hdf5
+    from crysbench.store import open_store
+
+    store = open_store(args.store)
+    if args.format == "hdf5":
+        path = export_hdf5(store, args.split, args.to)
+        print(f"wrote {path}")
+        return 0
+    if not args.ids:
+        raise ValueError("give at least one example ID (or --format hdf5 --split NAME)")
+    for example_id in args.ids:
+        for path in export_example(store.get(example_id), args.to):
+            print(f"wrote {path}")
+    return 0
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -17,7 +72,68 @@ def make_parser() -> argparse.ArgumentParser:
         description="Datasets, scoring and leaderboards for learning to phase protein crystals.",
     )
     parser.add_argument("--version", action="version", version=f"crysbench {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "build",
+        help="build a versioned zarr dataset",
+        description="Build (or resume) a dataset store from PDB entries.",
+    )
+    p.add_argument(
+        "--variant",
+        default="var-res",
+        help="dipeptide, const-res or var-res, optionally @VERSION (default var-res)",
+    )
+    p.add_argument(
+        "--source",
+        default="bundled",
+        help="bundled (default, offline demo), rcsb, paper, or a local folder/PDB mirror",
+    )
+    p.add_argument("--out", help="store path or fsspec URL (default <variant>.zarr)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--backend", choices=["loky", "dask"], default="loky")
+    p.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
+    p.add_argument("--limit", type=int, help="only the first N entries (quick subset)")
+    p.add_argument("--work-dir", help="folder for resumable per-entry results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("info", help="summarise a store", description="Summarise a built store.")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--ids", metavar="SPLIT", help="print the example ids of a split")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "export",
+        help="write examples as PDB/mmCIF/MTZ/CCP4 maps, or HDF5",
+        description="Export examples for Coot/CCP4/gemmi, or a split to HDF5.",
+    )
+    p.add_argument("store")
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--to", required=True, help="output folder (or .h5 file with --format hdf5)")
+    p.add_argument("--format", choices=["files", "hdf5"], default="files")
+    p.add_argument("--split", default="test", help="split for --format hdf5")
+    p.set_defaults(func=_cmd_export)
+
+    try:
+        from crysbench import evaluate as _evaluate
+    except ImportError:  # pragma: no cover - evaluator not installed
+        _evaluate = None
+    if _evaluate is not None and hasattr(_evaluate, "add_arguments"):
+        p = sub.add_parser(
+            "evaluate",
+            help="score predicted maps against a store",
+            description="Score predicted density maps (SPEC §6).",
+        )
+        _evaluate.add_arguments(p)
+        p.set_defaults(func=_evaluate.run_cli)
+    try:
+        from crysbench import leaderboard as _lb
+    except ImportError:  # pragma: no cover
+        _lb = None
+    if _lb is not None and hasattr(_lb, "add_subcommands"):
+        _lb.add_subcommands(sub)
     return parser
 
 
@@ -28,7 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(
+            "crysbench: interrupted; finished work is kept, run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"crysbench {args.command}: error: {msg}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

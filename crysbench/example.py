@@ -91,9 +91,16 @@ class Example:
     def structure(self) -> gemmi.Structure:
         """The standardised fragment as a gemmi.Structure in ``cell``, space group P 1."""
         return fragment_structure(
-            self.elements, self.atom_names, self.residue_names, self.residue_index,
-            self.positions, self.cell, self.chain, b_factor=20.0, name=self.id,
-        )  # fmt: skip
+            self.elements,
+            self.atom_names,
+            self.residue_names,
+            self.residue_index,
+            self.positions,
+            self.cell,
+            self.chain,
+            b_factor=20.0,
+            name=self.id,
+        )
 
 
 def fragment_structure(
@@ -175,9 +182,16 @@ def make_example(segment: Segment, variant: str | Variant) -> Example:
     shape = grid_shape(cell, dmin, rate)
     t1 = time.perf_counter()
     st = fragment_structure(
-        segment.elements, segment.atom_names, segment.residue_names, segment.residue_index,
-        xyz, cell, segment.chain, v.b_factor, segment.id,
-    )  # fmt: skip
+        segment.elements,
+        segment.atom_names,
+        segment.residue_names,
+        segment.residue_index,
+        xyz,
+        cell,
+        segment.chain,
+        v.b_factor,
+        segment.id,
+    )
     hkl, F = structure_factors(st, dmin, v.sf_rate)
     t2 = time.perf_counter()
     return Example(

@@ -115,8 +115,11 @@ def pdb_id_from_path(path: str | Path) -> str:
 def bundled_entries() -> dict[str, Path]:
     """The real PDB entries shipped with the package, by PDB id."""
     root = resources.files("crysbench") / "data" / "pdb"
-    return {pdb_id_from_path(p.name): Path(str(p)) for p in sorted(root.iterdir(), key=str)
-            if p.name.split(".")[1] in ("pdb", "cif", "ent")}  # fmt: skip
+    return {
+        pdb_id_from_path(p.name): Path(str(p))
+        for p in sorted(root.iterdir(), key=str)
+        if p.name.split(".")[1] in ("pdb", "cif", "ent")
+    }
 
 
 def _read_text(path: Path) -> str:
@@ -226,8 +229,9 @@ def read_entry(path: str | Path, pdb_id: str | None = None) -> Entry:
             names = [e.name for e in st.entities if e.entity_type == gemmi.EntityType.Polymer]
             ent_num = names.index(ent.name) + 1 if ent is not None and ent.name in names else 1
         ent = st.get_entity_of(polymer)
-        lengths.append(len(ent.full_sequence) if ent is not None and ent.full_sequence
-                       else len(polymer))  # fmt: skip
+        lengths.append(
+            len(ent.full_sequence) if ent is not None and ent.full_sequence else len(polymer)
+        )
         if ent_num not in seen:
             seen.add(ent_num)
             entity_chains.append((ent_num, chain.name))

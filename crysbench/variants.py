@@ -76,7 +76,7 @@ class Variant:
     cell_step: float = 0.25
     cell_max_growth: float = 20.0
     seed: int = 20240601
-    split_key: str = "crysbench-split-v1"
+    split_key: str = "crysbench-split-v1-131"
     test_fraction: float = 0.10
     valid_fraction: float = 0.05
     sf_rate: float = 1.5  # gemmi's rate for the internal structure-factor grid

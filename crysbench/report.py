@@ -1,0 +1,71 @@
+"""Human-readable tables for build reports and store summaries."""
+
+from __future__ import annotations
+
+__all__ = ["format_report", "format_info", "format_table"]
+
+
+def format_table(rows: list[tuple], header: tuple) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def _bucket_histogram(buckets: list[dict], top: int = 10) -> str:
+    rows = sorted(buckets, key=lambda b: -b["count"])[:top]
+    width = max((b["count"] for b in rows), default=1)
+    lines = [
+        f"  {'x'.join(map(str, b['shape'])):>12}  {b['count']:>6}  "
+        f"{'#' * max(1, round(30 * b['count'] / width))}"
+        for b in rows
+    ]
+    more = len(buckets) - len(rows)
+    if more > 0:
+        lines.append(f"  … {more} more buckets")
+    return "\n".join(lines)
+
+
+def format_report(report: dict) -> str:
+    """The build report as text: counts, rejections, buckets, time per stage."""
+    parts = [
+        f"crysbench build {report['variant']}: {report['n_examples']} examples "
+        f"from {report['n_entries']} entries"
+    ]
+    parts.append(format_table([(k, v) for k, v in report["counts"].items()], ("split", "examples")))
+    if report.get("rejected"):
+        parts.append(format_table(sorted(report["rejected"].items()), ("rejected because", "n")))
+    parts.append(f"buckets (grid shape, examples): {len(report['buckets'])}")
+    parts.append(_bucket_histogram(report["buckets"]))
+    t = report.get("time", {})
+    parts.append(format_table([(k, f"{v:.2f}") for k, v in t.items()], ("stage", "seconds")))
+    if "bytes_per_example" in report:
+        parts.append(
+            f"on disk: {report['bytes_per_example'] / 1024:.1f} KB/example, "
+            f"{report['files_per_1000']:.1f} files per 1,000 examples"
+        )
+    return "\n\n".join(parts)
+
+
+def format_info(info: dict) -> str:
+    """``crysbench info`` as text."""
+    rows = [
+        ("store", info["path"]),
+        ("variant", f"{info['variant']}@{info['version']}"),
+        ("recipe hash", info["recipe_hash"]),
+        ("crysbench", info["crysbench_version"]),
+        ("test fingerprint", info["fingerprint"]),
+    ]
+    rows += [(f"examples ({k})", v) for k, v in info["counts"].items()]
+    for kind, n in info["normalization"].items():
+        rows.append((f"{kind} scale", f"{n['scale']:.4g} (max {n['max']:.4g}, min {n['min']:.4g})"))
+    rows.append(("buckets", len(info["buckets"])))
+    if info.get("bytes_per_example"):
+        rows.append(("bytes/example", f"{info['bytes_per_example']:.0f}"))
+    text = format_table(rows, ("field", "value"))
+    if info.get("rejected"):
+        text += "\n\n" + format_table(sorted(info["rejected"].items()), ("rejected because", "n"))
+    return text
