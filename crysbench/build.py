@@ -421,8 +421,9 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     arrays = {}
     for k, (grp, name, tail, dt, off) in specs.items():
         total = int(off[-1])
-        chunk = min(1 << 16, max(total, 1))
-        shard = min(chunk * 32, max(total, 1))
+        # small inner chunks keep random access cheap; big shards keep files few
+        chunk = min(1 << 13, max(total, 1))
+        shard = min(chunk * 256, max(total, 1))
         shard = int(np.ceil(shard / chunk) * chunk)
         arrays[k] = grp.create_array(
             name,

@@ -45,6 +45,7 @@ __all__ = [
     "inv_d2",
     "structure_factors",
     "synthesize",
+    "synthesize_many",
     "density_map",
     "patterson_map",
 ]
@@ -205,3 +206,31 @@ def patterson_map(
     F = np.asarray(F)
     power = (F.real.astype(np.float64) ** 2 + F.imag.astype(np.float64) ** 2).astype(np.float32)
     return synthesize(hkl, power, shape, cell.volume)
+
+
+def synthesize_many(
+    hkls: list[np.ndarray],
+    coefficients: list[np.ndarray],
+    shape: tuple[int, int, int],
+    volumes: np.ndarray,
+) -> np.ndarray:
+    """Syntheses of several examples sharing one grid shape, in one batched FFT.
+
+    Each example has its own reflections (its own cell and dmin); the result is the
+    stack of :func:`synthesize` of each, shape=(b, nu, nv, nw), float32.
+    """
+    nu, nv, nw = shape
+    grid = np.zeros((len(hkls), nu, nv, nw // 2 + 1), dtype=np.complex64)
+    for b, (hkl, coef) in enumerate(zip(hkls, coefficients)):
+        h = hkl[:, 0].astype(np.intp)
+        k = hkl[:, 1].astype(np.intp)
+        l = hkl[:, 2].astype(np.intp)
+        c = np.asarray(coef).astype(np.complex64)
+        g = grid[b]
+        g[h % nu, k % nv, l] = np.conj(c)
+        zero = l == 0
+        g[(-h[zero]) % nu, (-k[zero]) % nv, 0] = c[zero]
+    out = scipy.fft.irfftn(grid, s=shape, axes=(1, 2, 3), workers=1)
+    scale = (nu * nv * nw / np.asarray(volumes, dtype=np.float64)).astype(np.float32)
+    out *= scale[:, None, None, None]
+    return out.astype(np.float32, copy=False)

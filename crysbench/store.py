@@ -59,6 +59,7 @@ SCHEMA_VERSION = 1
 
 _SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 _SPLIT_NAMES = {v: k for k, v in _SPLIT_CODES.items()}
+_ELEMENT_NAMES = {z: gemmi.Element(z).name for z in range(1, 100)}
 
 
 class StoreError(ValueError):
@@ -263,14 +264,24 @@ class Store:
             hs.append(hblock[a:b])
         return hs, [f.astype(np.complex64) for f in Fs]
 
+    def read_atoms(self, row: int) -> dict:
+        """Atoms of one row: element symbols, names, residue positions, xyz (Å)."""
+        off = self.meta["atom_offset"]
+        a0, a1 = int(off[row]), int(off[row + 1])
+        z = self._atoms["element"][a0:a1]
+        return {
+            "element": np.array([_ELEMENT_NAMES[int(x)] for x in z]),
+            "name": np.array([bytes(n).rstrip(b"\0").decode() for n in self._atoms["name"][a0:a1]]),
+            "residue": self._atoms["residue"][a0:a1].astype(np.int32),
+            "xyz": self._atoms["xyz"][a0:a1].astype(np.float64),
+        }
+
     def get(self, key: str | int) -> StoredExample:
         """One example by id or row number."""
         row = self.index(key) if isinstance(key, str) else int(key)
         m = self.meta
         (hkl,), (F,) = self.read_reflections(np.array([row]))
-        a0, a1 = int(m["atom_offset"][row]), int(m["atom_offset"][row + 1])
-        elements = np.array([gemmi.Element(int(z)).name for z in self._atoms["element"][a0:a1]])
-        names = np.array([bytes(n).rstrip(b"\0").decode() for n in self._atoms["name"][a0:a1]])
+        atoms = self.read_atoms(row)
         return StoredExample(
             id=str(m["id"][row]),
             pdb_id=str(m["pdb_id"][row]),
@@ -285,10 +296,10 @@ class Store:
             grid_shape=tuple(int(x) for x in m["grid_shape"][row]),
             hkl=hkl,
             F=F,
-            elements=elements,
-            atom_names=names,
-            residue_index=self._atoms["residue"][a0:a1].astype(np.int32),
-            positions=self._atoms["xyz"][a0:a1].astype(np.float64),
+            elements=atoms["element"],
+            atom_names=atoms["name"],
+            residue_index=atoms["residue"],
+            positions=atoms["xyz"],
         )
 
     def info(self) -> dict:

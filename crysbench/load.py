@@ -1,0 +1,282 @@
+"""Loading splits from Python (SPEC §5): numpy items, bucketed batches, torch views.
+
+Maps are synthesised from the stored reflections at load time, one batched FFT
+per bucket batch (examples of one grid shape are contiguous in the store, so a
+batch is one read). torch is needed only for :meth:`SplitDataset.dataloader`.
+
+Examples
+--------
+>>> import crysbench  # doctest: +SKIP
+>>> train = crysbench.load_split("var-res.zarr", "train")  # doctest: +SKIP
+>>> ex = train[0]; ex["patterson"].shape == ex["grid_shape"]  # doctest: +SKIP
+True
+>>> loader = train.dataloader(batch_size=40, shuffle=True)  # doctest: +SKIP
+>>> batch = next(iter(loader)); batch["patterson"].shape  # doctest: +SKIP
+torch.Size([40, 1, 48, 40, 36])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from crysbench.maps import synthesize_many
+from crysbench.store import Store, open_store
+
+__all__ = ["SplitDataset", "load_split", "bucket_batches"]
+
+
+def bucket_batches(
+    buckets: dict[tuple, np.ndarray],
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    epoch: int = 0,
+    min_bucket: int | None = None,
+) -> list[np.ndarray]:
+    """Split each bucket into batches of at most ``batch_size`` positions.
+
+    Each batch holds examples of one grid shape. With ``shuffle``, positions are
+    permuted within buckets and batches across buckets, from a generator seeded
+    by ``(seed, epoch)`` only. Buckets smaller than ``min_bucket`` are dropped (the
+    paper's rule for training). Every kept position appears exactly once.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    batches = []
+    for shape in sorted(buckets):
+        pos = np.asarray(buckets[shape])
+        if min_bucket is not None and len(pos) < min_bucket:
+            continue
+        if shuffle:
+            pos = rng.permutation(pos)
+        for s in range(0, len(pos), batch_size):
+            batches.append(pos[s : s + batch_size])
+    if shuffle:
+        order = rng.permutation(len(batches))
+        batches = [batches[i] for i in order]
+    return batches
+
+
+class SplitDataset(Sequence):
+    """One split of a store: items are dicts of numpy arrays.
+
+    Item keys: ``id``, ``patterson``, ``density`` (float32, ``grid_shape``; divided by
+    the training-split scale when ``normalize="dataset"``), ``cell`` (6 floats),
+    ``dmin``, ``grid_shape``, ``sequence``, ``atoms`` (element, name, residue, xyz),
+    plus ``residues`` (L, 24, 24, 24) when ``residues=True`` and ``template`` when
+    templates are attached.
+    """
+
+    def __init__(
+        self,
+        store: str | Store,
+        split: str,
+        normalize: str | None = "dataset",
+        residues: bool = False,
+        templates: str | Path | dict | None = None,
+    ):
+        self._store = store if isinstance(store, Store) else open_store(store)
+        self.path = self._store.path
+        self.split = split
+        if normalize not in ("dataset", None, "none"):
+            raise ValueError(f"normalize must be 'dataset' or None, not {normalize!r}")
+        self.normalize = None if normalize == "none" else normalize
+        self.residues = residues
+        self.templates = templates
+        self.rows = self._store.positions(split)
+        meta = self._store.meta
+        self.ids = [str(i) for i in meta["id"][self.rows]]
+        self._pos = {i: n for n, i in enumerate(self.ids)}
+        shapes = meta["grid_shape"][self.rows]
+        self.buckets: dict[tuple, np.ndarray] = {}
+        for shape in sorted({tuple(int(x) for x in s) for s in shapes}):
+            mask = (shapes == np.array(shape)).all(axis=1)
+            self.buckets[shape] = np.nonzero(mask)[0]
+        norm = self._store.normalization
+        self.scales = {
+            k: (float(norm[k]["scale"]) if self.normalize == "dataset" else 1.0)
+            for k in ("density", "patterson")
+        }
+
+    # pickling for worker processes: reopen the store in the worker
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_store"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._store = open_store(self.path)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def variant(self) -> str:
+        return self._store.variant
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def position(self, example_id: str) -> int:
+        """Position of an example id in this split."""
+        try:
+            return self._pos[example_id]
+        except KeyError:
+            raise KeyError(f"{example_id!r} is not in the {self.split} split") from None
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, str):
+            key = self.position(key)
+        if isinstance(key, (int, np.integer)):
+            if not -len(self) <= key < len(self):
+                raise IndexError(key)
+            return self._item(int(key) % len(self))
+        if isinstance(key, slice):
+            return [self[i] for i in range(*key.indices(len(self)))]
+        raise TypeError(f"index with an int, an id or a slice, not {type(key).__name__}")
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in bucket_batches(self.buckets, 64, shuffle=False):
+            b = self.get_batch(batch)
+            for i in range(len(batch)):
+                yield {k: (v[i] if isinstance(v, (list, np.ndarray)) else v) for k, v in b.items()}
+
+    def _item(self, pos: int) -> dict:
+        b = self.get_batch([pos], atoms=True)
+        item = {k: (v[0] if isinstance(v, (list, np.ndarray)) else v) for k, v in b.items()}
+        return item
+
+    def get_batch(self, positions: Sequence[int], atoms: bool = False) -> dict:
+        """Stacked arrays for positions of one grid shape (one read, one FFT per map).
+
+        Returns
+        -------
+        dict
+            ``id`` (list), ``patterson``/``density`` (b, nu, nv, nw) float32,
+            ``cell`` (b, 6), ``dmin`` (b,), ``grid_shape``, ``sequence`` (list), and
+            ``residues``/``template``/``atoms`` when requested.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        rows = self.rows[positions]
+        meta = self._store.meta
+        shapes = {tuple(int(x) for x in meta["grid_shape"][r]) for r in rows}
+        if len(shapes) != 1:
+            raise ValueError(f"a batch must hold one grid shape, got {sorted(shapes)}")
+        shape = shapes.pop()
+        hkls, Fs = self._store.read_reflections(rows)
+        cells = meta["cell"][rows]
+        volumes = np.array([_volume(c) for c in cells])
+        density = synthesize_many(hkls, Fs, shape, volumes)
+        power = [(F.real.astype(np.float64) ** 2 + F.imag.astype(np.float64) ** 2) for F in Fs]
+        patterson = synthesize_many(hkls, power, shape, volumes)
+        if self.scales["density"] != 1.0:
+            density /= np.float32(self.scales["density"])
+            patterson /= np.float32(self.scales["patterson"])
+        out = {
+            "id": [str(meta["id"][r]) for r in rows],
+            "patterson": patterson,
+            "density": density,
+            "cell": cells.astype(np.float64),
+            "dmin": meta["dmin"][rows].astype(np.float64),
+            "grid_shape": shape,
+            "sequence": [str(meta["sequence"][r]) for r in rows],
+        }
+        if self.residues:
+            from crysbench.residue_density import residue_cubes
+
+            out["residues"] = np.stack([residue_cubes(s) for s in out["sequence"]])
+        if self.templates is not None:
+            out["template"] = np.stack([self._template(i, shape) for i in out["id"]])
+        if atoms:
+            out["atoms"] = [self._atoms(r) for r in rows]
+        return out
+
+    def _atoms(self, row: int) -> dict:
+        return self._store.read_atoms(int(row))
+
+    def _template(self, example_id: str, shape: tuple) -> np.ndarray:
+        t = self.templates
+        arr = t[example_id] if isinstance(t, dict) else np.load(Path(t) / f"{example_id}.npy")
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.shape != shape:
+            raise ValueError(f"template for {example_id} has shape {arr.shape}, expected {shape}")
+        return arr
+
+    def example(self, key: str | int):
+        """The full stored example (structure, reflections) for export."""
+        pos = self.position(key) if isinstance(key, str) else int(key)
+        return self._store.get(int(self.rows[pos]))
+
+    def dataloader(
+        self,
+        batch_size: int = 40,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        seed: int = 0,
+        drop_small_buckets: bool = False,
+        min_bucket: int | None = None,
+    ):
+        """A torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
+
+        Parameters
+        ----------
+        batch_size : int
+            Largest batch; batches never mix grid shapes.
+        shuffle : bool
+            Shuffle within and across buckets, seeded by ``seed`` and the epoch
+            (call ``loader.batch_sampler.set_epoch(n)``, or iterate again: the
+            sampler advances its epoch on each pass).
+        num_workers : int
+            Worker processes; each reopens the store.
+        drop_small_buckets : bool
+            Drop buckets smaller than ``min_bucket`` (default ``batch_size``), the
+            paper's rule for training sets.
+        """
+        from crysbench.torchdata import make_dataloader
+
+        mb = (min_bucket or batch_size) if drop_small_buckets else None
+        return make_dataloader(self, batch_size, shuffle, num_workers, seed, mb)
+
+
+def _volume(params: np.ndarray) -> float:
+    a, b, c, al, be, ga = params
+    ca, cb, cg = np.cos(np.radians([al, be, ga]))
+    return float(a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
+
+
+def load_split(
+    store: str | Store,
+    split: str = "train",
+    *,
+    variant: str | None = None,
+    normalize: str | None = "dataset",
+    residues: bool = False,
+    templates: str | Path | dict | None = None,
+) -> SplitDataset:
+    """Open one split of a store for training or evaluation.
+
+    Parameters
+    ----------
+    store : str or Store
+        Store path or fsspec URL.
+    split : str
+        ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
+    variant : str, optional
+        Pin a recipe, e.g. ``"var-res@1"``; a store built otherwise is refused with
+        the command that rebuilds it.
+    normalize : {"dataset", None}
+        Divide maps by the training-split scale constants (paper: to [-1, 1]).
+    residues : bool
+        Add the RecCrysFormer partial-structure input (one 24³ cube per residue).
+    templates : folder or dict, optional
+        Recycling templates by example id (``<id>.npy`` files), as ``template``.
+    """
+    if not isinstance(store, Store):
+        store = open_store(str(store), variant=variant)
+    elif variant is not None:
+        open_store(store.path, variant=variant)
+    return SplitDataset(store, split, normalize=normalize, residues=residues, templates=templates)
