@@ -6,16 +6,27 @@ generate_examples
     PDB/mmCIF file -> Patterson/density examples (:mod:`crysbench.example`).
 get_variant
     The frozen dataset recipes (:mod:`crysbench.variants`).
+build_store, open_store, load_split
+    Build a versioned zarr store; open it; load a split for training.
 """
 
 from crysbench._version import __version__
+from crysbench.build import build_store
 from crysbench.example import Example, generate_examples, make_example
+from crysbench.load import SplitDataset, load_split
 from crysbench.segments import Rejection, Segment, cut_segments
+from crysbench.store import Store, StoreError, open_store
 from crysbench.structures import StructureError, bundled_entries, read_entry
 from crysbench.variants import VARIANTS, Variant, get_variant
 
 __all__ = [
     "__version__",
+    "build_store",
+    "load_split",
+    "SplitDataset",
+    "open_store",
+    "Store",
+    "StoreError",
     "Example",
     "generate_examples",
     "make_example",
