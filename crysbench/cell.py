@@ -11,9 +11,11 @@ Steps, all deterministic given the example's RNG:
 2. *Angles.* α, β, γ drawn from {90, 100, 110, 120}° with probabilities
    {1/3, 1/3, 2/9, 1/9}; triples that give no real cell (e.g. 120/120/120) are
    redrawn.
-3. *Lengths.* (a, b, c) = (Δx, Δy, Δz) + g, with g = 0, step, 2·step, … until the
-   shortest distance between an atom and any atom of a lattice-translated copy
-   exceeds ``min_contact``; beyond ``max_growth`` the fragment is rejected.
+3. *Lengths.* (a, b, c) = (Δx, Δy, Δz) + g, g a multiple of ``step``: the smallest
+   g on the grid 0, 4·step, 8·step, … that clears all contacts (shortest distance
+   between an atom and any atom of a lattice-translated copy > ``min_contact``) is
+   found first, then the first clearing fine step after the last failing coarse
+   one; beyond ``max_growth`` the fragment is rejected.
 4. *Centering.* The centre of mass is moved to the cell centre (½, ½, ½).
 
 Examples
@@ -151,12 +153,25 @@ def build_cell(
     ext = xyz.max(axis=0) - xyz.min(axis=0)
     tree = cKDTree(xyz)
     n_steps = int(round(max_growth / step))
-    for i in range(n_steps + 1):
-        g = i * step
-        a, b, c = (round(float(x + g), 4) for x in ext)
-        cell = gemmi.UnitCell(a, b, c, *angles)
-        if min_lattice_contact(xyz, cell, tree=tree) > min_contact:
-            return cell
+
+    def cell_at(i: int) -> gemmi.UnitCell:
+        a, b, c = (round(float(x + i * step), 4) for x in ext)
+        return gemmi.UnitCell(a, b, c, *angles)
+
+    def clear(i: int) -> bool:
+        return min_lattice_contact(xyz, cell_at(i), tree=tree) > min_contact
+
+    # Coarse scan in steps of 4, then the first clear fine step inside the last
+    # coarse interval (a fine scan from 0 would cost ~4x more contact checks).
+    coarse = 4
+    prev = -1
+    for i in list(range(0, n_steps + 1, coarse)) + [n_steps]:
+        if clear(i):
+            for j in range(prev + 1, i):
+                if clear(j):
+                    return cell_at(j)
+            return cell_at(i)
+        prev = i
     raise CellError(
         f"intermolecular clash below {min_contact} Å after growing the cell by {max_growth} Å"
     )
