@@ -158,8 +158,18 @@ def build_cell(
         a, b, c = (round(float(x + i * step), 4) for x in ext)
         return gemmi.UnitCell(a, b, c, *angles)
 
+    lo = xyz.min(axis=0) - min_contact
+    hi = xyz.max(axis=0) + min_contact
+
     def clear(i: int) -> bool:
-        return min_lattice_contact(xyz, cell_at(i), tree=tree) > min_contact
+        # Only translated atoms inside the fragment's box grown by min_contact can
+        # touch it; the rest are skipped before the k-d tree query.
+        moved = (xyz[None, :, :] + lattice_translations(cell_at(i))[:, None, :]).reshape(-1, 3)
+        near = moved[((moved >= lo) & (moved <= hi)).all(axis=1)]
+        if len(near) == 0:
+            return True
+        d, _ = tree.query(near, k=1, distance_upper_bound=min_contact)
+        return bool(d.min() > min_contact)
 
     # Coarse scan in steps of 4, then the first clear fine step inside the last
     # coarse interval (a fine scan from 0 would cost ~4x more contact checks).

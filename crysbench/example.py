@@ -192,7 +192,7 @@ def make_example(segment: Segment, variant: str | Variant) -> Example:
         v.b_factor,
         segment.id,
     )
-    hkl, F = structure_factors(st, dmin, v.sf_rate)
+    hkl, F = structure_factors(st, dmin, v.sf_rate, v.sf_cutoff)
     t2 = time.perf_counter()
     return Example(
         id=segment.id,

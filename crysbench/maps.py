@@ -111,7 +111,7 @@ def miller_indices(cell: gemmi.UnitCell, dmin: float) -> np.ndarray:
 
 
 def structure_factors(
-    structure: gemmi.Structure, dmin: float, rate: float = 1.5
+    structure: gemmi.Structure, dmin: float, rate: float = 1.5, cutoff: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray]:
     """X-ray structure factors of the first model, P1, to dmin.
 
@@ -123,6 +123,8 @@ def structure_factors(
         Resolution limit (Å).
     rate : float
         gemmi's oversampling rate of the internal grid (spacing dmin/(2·rate)).
+    cutoff : float
+        Density (e/Å³) below which an atom's contribution is not computed.
 
     Returns
     -------
@@ -133,6 +135,7 @@ def structure_factors(
     dc = gemmi.DensityCalculatorX()
     dc.d_min = dmin
     dc.rate = rate
+    dc.cutoff = cutoff
     dc.set_refmac_compatible_blur(structure[0])
     dc.grid.unit_cell = structure.cell
     dc.grid.spacegroup = gemmi.SpaceGroup("P 1")
