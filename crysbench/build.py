@@ -226,8 +226,7 @@ def _run_entries(tasks, jobs: int, backend: str, scheduler: str | None, progress
                 for _ in Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
                     bar.update()
         finally:
-            if not scheduler:
-                client.close()
+            client.close()
     elif jobs == 1:
         for t in tasks:
             process_entry(*t)
@@ -310,12 +309,33 @@ def build_store(
     report["time"]["entries_wall"] = round(t_entries, 3)
     report["time"]["total_wall"] = round(time.perf_counter() - t_start, 3)
     report["source"] = source
+    if v.name == "const-res":
+        report["paper"] = _paper_summary(out, report, ids)
     report["jobs"] = jobs
     report["backend"] = backend
     _write_report(out, report)
     if not _is_url(out):
         shutil.rmtree(work_dir, ignore_errors=True)
     return report
+
+
+def _paper_summary(out: str, report: dict, ids: list[str]) -> dict:
+    """Reproduction of the paper's const-res example ids for the entries built."""
+    from crysbench.rcsb import paper_pdb_ids, paper_reproduction
+    from crysbench.store import open_store
+
+    entries = set(paper_pdb_ids()) & set(ids)
+    built = [i for i in open_store(out).ids() if i.split("_")[0] in entries]
+    rep = paper_reproduction(built, report["rejections"], entries)
+    reasons = collections.Counter(reason_category(r) for r in rep["missing"].values())
+    return {
+        "entries": sorted(entries),
+        "paper_ids": rep["paper_ids"],
+        "reproduced": rep["reproduced"],
+        "missing": dict(sorted(rep["missing"].items())),
+        "missing_by_reason": dict(reasons),
+        "extra": rep["extra"],
+    }
 
 
 def _write_report(out: str, report: dict) -> None:

@@ -42,6 +42,14 @@ def format_report(report: dict) -> str:
     parts.append(_bucket_histogram(report["buckets"]))
     t = report.get("time", {})
     parts.append(format_table([(k, f"{v:.2f}") for k, v in t.items()], ("stage", "seconds")))
+    if report.get("paper"):
+        pp = report["paper"]
+        parts.append(
+            f"paper's const-res ids for {len(pp['entries'])} entries in its list: "
+            f"{pp['reproduced']} of {pp['paper_ids']} reproduced"
+            + (f"; missing: {pp['missing_by_reason']}" if pp["missing"] else "")
+            + (f"; {len(pp['extra'])} ids not in the paper's list" if pp["extra"] else "")
+        )
     if "bytes_per_example" in report:
         parts.append(
             f"on disk: {report['bytes_per_example'] / 1024:.1f} KB/example, "

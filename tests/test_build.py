@@ -120,8 +120,16 @@ def test_normalization_from_train_only(built):
 def test_cli_info_json(built, capsys):
     assert main(["info", built[0], "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    for key in ("variant", "version", "recipe_hash", "counts", "fingerprint", "rejected",
-                "normalization", "buckets"):  # fmt: skip
+    for key in (
+        "variant",
+        "version",
+        "recipe_hash",
+        "counts",
+        "fingerprint",
+        "rejected",
+        "normalization",
+        "buckets",
+    ):
         assert key in info
     assert info["variant"] == "const-res" and info["version"] == 1
     assert main(["info", built[0], "--ids", "train"]) == 0
@@ -143,3 +151,28 @@ def test_cli_build_bundled_limit(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "examples" in text and "rejected because" in text
     assert len(open_store(out)) > 0
+
+
+def test_paper_ids_reproduced(built):
+    _, report = built
+    paper = report["paper"]
+    assert paper["entries"] == ["3JQH"]
+    assert paper["reproduced"] == paper["paper_ids"] == 1
+    assert paper["extra"] == []
+
+
+def test_dask_backend_same_fingerprint(tmp_path, subset, built):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        out = str(tmp_path / "dask.zarr")
+        build_store(
+            "const-res",
+            out=out,
+            entries=subset,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
+    assert open_store(out).fingerprint == open_store(built[0]).fingerprint
