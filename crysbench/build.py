@@ -248,6 +248,7 @@ def build_store(
     work_dir: str | None = None,
     progress: bool = True,
     entries: dict[str, Path] | None = None,
+    cache_dir: str | None = None,
 ) -> dict:
     """Build (or resume) a store; returns the build report.
 
@@ -270,6 +271,8 @@ def build_store(
         Where per-entry results are kept for resuming; default ``<out>.partial``.
     entries : dict, optional
         Explicit ``{pdb_id: path}`` instead of resolving ``source``.
+    cache_dir : str, optional
+        Download cache of the ``rcsb``/``paper`` sources (default ``~/.cache/crysbench/pdb``).
 
     Returns
     -------
@@ -282,7 +285,7 @@ def build_store(
     if entries is None:
         from crysbench.sources import resolve_source
 
-        entries = resolve_source(source)
+        entries = resolve_source(source, cache_dir=cache_dir)
     ids = sorted(entries)
     if limit is not None:
         ids = ids[:limit]

@@ -29,6 +29,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         limit=args.limit,
         work_dir=args.work_dir,
         progress=not args.quiet,
+        cache_dir=args.cache_dir,
     )
     print(format_report(report))
     return 0
@@ -95,6 +96,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
     p.add_argument("--limit", type=int, help="only the first N entries (quick subset)")
     p.add_argument("--work-dir", help="folder for resumable per-entry results")
+    p.add_argument("--cache-dir", help="download cache for --source rcsb/paper")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_build)
 

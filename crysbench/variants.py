@@ -57,8 +57,8 @@ class Variant:
         Largest growth (Å) before a fragment is rejected as clashing.
     sf_rate, sf_cutoff : float
         gemmi DensityCalculatorX settings of the internal structure-factor grid
-        (rate 1.2 with Refmac-compatible blur, cutoff 1e-4: relative error ~2e-4
-        against direct summation, at half the cost of rate 1.5 / cutoff 1e-5).
+        (rate 1.0 with Refmac-compatible blur, cutoff 1e-4: relative error ~1.5e-3
+        against direct summation, at a quarter of the cost of rate 1.5 / cutoff 1e-5).
     seed : int
         Seed mixed with each example id for per-example randomness.
     split_key : str
@@ -83,7 +83,7 @@ class Variant:
     split_key: str = "crysbench-split-v1-131"
     test_fraction: float = 0.10
     valid_fraction: float = 0.05
-    sf_rate: float = 1.2  # gemmi's rate for the internal structure-factor grid
+    sf_rate: float = 1.0  # gemmi's rate for the internal structure-factor grid
     sf_cutoff: float = 1e-4  # gemmi's density cutoff when placing atoms
 
     @property
