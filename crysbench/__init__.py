@@ -8,10 +8,15 @@ get_variant
     The frozen dataset recipes (:mod:`crysbench.variants`).
 build_store, open_store, load_split
     Build a versioned zarr store; open it; load a split for training.
+evaluate, metrics
+    Score predicted maps (Pearson, phase error by shell, refinement rate).
 """
 
 from crysbench._version import __version__
+from crysbench import metrics
 from crysbench.build import build_store
+from crysbench.evaluate import EvaluationError, load_predictions, write_results
+from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
 from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
 from crysbench.segments import Rejection, Segment, cut_segments
@@ -22,6 +27,11 @@ from crysbench.variants import VARIANTS, Variant, get_variant
 __all__ = [
     "__version__",
     "build_store",
+    "evaluate",
+    "EvaluationError",
+    "load_predictions",
+    "write_results",
+    "metrics",
     "load_split",
     "SplitDataset",
     "open_store",

@@ -7,6 +7,7 @@ reported as one line on stderr with a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -118,11 +119,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split for --format hdf5")
     p.set_defaults(func=_cmd_export)
 
-    try:
-        from crysbench import evaluate as _evaluate
-    except ImportError:  # pragma: no cover - evaluator not installed
-        _evaluate = None
-    if _evaluate is not None and hasattr(_evaluate, "add_arguments"):
+    _evaluate = importlib.import_module("crysbench.evaluate")
+    if hasattr(_evaluate, "add_arguments"):
         p = sub.add_parser(
             "evaluate",
             help="score predicted maps against a store",
@@ -131,8 +129,8 @@ def make_parser() -> argparse.ArgumentParser:
         _evaluate.add_arguments(p)
         p.set_defaults(func=_evaluate.run_cli)
     try:
-        from crysbench import leaderboard as _lb
-    except ImportError:  # pragma: no cover
+        _lb = importlib.import_module("crysbench.leaderboard")
+    except ModuleNotFoundError:  # pragma: no cover - until leaderboards land
         _lb = None
     if _lb is not None and hasattr(_lb, "add_subcommands"):
         _lb.add_subcommands(sub)

@@ -11,7 +11,10 @@ def test_public_names_resolve():
 
 
 def test_import_does_not_pull_torch():
-    code = "import sys, crysbench, crysbench.cli; crysbench.cli.make_parser(); print('torch' in sys.modules)"
+    code = (
+        "import sys, crysbench, crysbench.cli; crysbench.cli.make_parser(); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
