@@ -190,6 +190,12 @@ class _EntryData:
         return self.data[key][off[i] : off[i + 1]]
 
 
+def _ragged_row(e: _EntryData, key: str, i: int) -> np.ndarray:
+    if key == "refl":  # one table per reflection: Re F, Im F, h, k, l (one read)
+        return np.concatenate([e.ragged("F", i), e.ragged("hkl", i).astype(np.float32)], axis=1)
+    return e.ragged(key, i)
+
+
 # -- the whole build -------------------------------------------------------------
 @dataclass
 class _Meta:
@@ -429,11 +435,9 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     write_arrays(meta, "atom_offset", atom_off)
 
     # ragged arrays, streamed in blocks of examples in store order
-    refl = root.create_group("reflections")
     atoms = root.create_group("atoms")
     specs = {
-        "hkl": (refl, "hkl", (3,), np.int16, refl_off),
-        "F": (refl, "F", (2,), np.float32, refl_off),
+        "refl": (root, "reflections", (5,), np.float32, refl_off),
         "element": (atoms, "element", (), np.uint8, atom_off),
         "name": (atoms, "name", (4,), np.uint8, atom_off),
         "residue": (atoms, "residue", (), np.int16, atom_off),
@@ -460,7 +464,7 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     for s in range(0, n, block):
         e_idx = range(s, min(s + block, n))
         for k, (_, _, _, dt, off) in specs.items():
-            parts = [entry(metas[j].pdb_id).ragged(k, metas[j].index) for j in e_idx]
+            parts = [_ragged_row(entry(metas[j].pdb_id), k, metas[j].index) for j in e_idx]
             data = np.concatenate(parts).astype(dt) if parts else None
             if data is not None and len(data):
                 arrays[k][int(off[s]) : int(off[e_idx[-1] + 1])] = data.reshape(

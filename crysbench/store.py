@@ -11,8 +11,9 @@ thousand files at most)::
                                  sequence, split, bucket, cell (n,6), dmin, rate,
                                  grid_shape (n,3), refl_offset (n+1), atom_offset
                                  (n+1), density_max/min, patterson_max/min, checksum
-    reflections/hkl  (R,3) int16  canonical half sphere of each example, to dmin
-    reflections/F    (R,2) float32  real and imaginary parts (electrons), lossless
+    reflections      (R,5) float32  Re F, Im F (electrons, lossless) and h, k, l (exact
+                                 small integers) of each example's canonical half
+                                 sphere to dmin: one read per example or bucket batch
     atoms/element    (A,) uint8    atomic number
     atoms/name       (A,4) uint8   ASCII atom name
     atoms/residue    (A,) int16    residue position in the segment
@@ -191,8 +192,7 @@ class Store:
         meta = self.root["meta"]
         self.meta = {k: meta[k][...] for k in meta.array_keys()}
         self._index = {str(i): n for n, i in enumerate(self.meta["id"])}
-        self._F = self.root["reflections/F"]
-        self._hkl = self.root["reflections/hkl"]
+        self._refl = self.root["reflections"]
         self._atoms = {k: self.root[f"atoms/{k}"] for k in ("element", "name", "residue", "xyz")}
 
     # -- identity ---------------------------------------------------------------
@@ -255,13 +255,12 @@ class Store:
         if hi - lo > 4 * int(sum(off[r + 1] - off[r] for r in rows)) + 1:
             parts = [self.read_reflections(np.array([r])) for r in rows]
             return [p[0][0] for p in parts], [p[1][0] for p in parts]
-        Fblock = self._F[lo:hi]
-        hblock = self._hkl[lo:hi]
+        block = self._refl[lo:hi]
         Fs, hs = [], []
         for r in rows:
             a, b = int(off[r]) - lo, int(off[r + 1]) - lo
-            Fs.append(Fblock[a:b, 0] + 1j * Fblock[a:b, 1])
-            hs.append(hblock[a:b])
+            Fs.append(block[a:b, 0] + 1j * block[a:b, 1])
+            hs.append(block[a:b, 2:5].astype(np.int16))
         return hs, [f.astype(np.complex64) for f in Fs]
 
     def read_atoms(self, row: int) -> dict:
