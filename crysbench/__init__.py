@@ -12,8 +12,8 @@ evaluate, metrics
     Score predicted maps (Pearson, phase error by shell, refinement rate).
 """
 
-from crysbench._version import __version__
 from crysbench import metrics
+from crysbench._version import __version__
 from crysbench.build import build_store
 from crysbench.evaluate import EvaluationError, load_predictions, write_results
 from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
