@@ -176,3 +176,15 @@ def test_dask_backend_same_fingerprint(tmp_path, subset, built):
             progress=False,
         )
     assert open_store(out).fingerprint == open_store(built[0]).fingerprint
+
+
+def test_fsspec_url_store(tmp_path, entries):
+    subset = {k: entries[k] for k in ("3JQH", "1A8O")}
+    url = "memory://crysbench-tests/url.zarr"
+    build_store("const-res", out=url, entries=subset, work_dir=str(tmp_path / "w"), progress=False)
+    local = str(tmp_path / "local.zarr")
+    build_store("const-res", out=local, entries=subset, progress=False)
+    remote = open_store(url)
+    assert remote.fingerprint == open_store(local).fingerprint
+    assert remote.ids() == open_store(local).ids()
+    assert np.array_equal(remote.get(remote.ids()[0]).F, open_store(local).get(remote.ids()[0]).F)
