@@ -132,9 +132,7 @@ def test_build_from_downloaded_mirror(server, tmp_path):
 
 def test_paper_reproduction_counts():
     ids = [f"3HSY_1.pd_{n}" for n in (11, 21, 41)] + ["3HSY_1.pd_1"]
-    rep = paper_reproduction(
-        ids, [["3HSY_1.pd_61", "intermolecular clash", "cell"]], ["3HSY"]
-    )
+    rep = paper_reproduction(ids, [["3HSY_1.pd_61", "intermolecular clash", "cell"]], ["3HSY"])
     assert rep["paper_ids"] == 28 and rep["reproduced"] == 3
     assert rep["missing"]["3HSY_1.pd_61"] == "intermolecular clash"
     assert rep["missing"]["3HSY_1.pd_51"] == "not produced"
