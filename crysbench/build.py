@@ -89,9 +89,9 @@ def process_entry(path: str, pdb_id: str, variant_key: str, work_dir: str) -> st
                 timing["cell"] += ex.timings["cell"]
                 timing["structure_factors"] += ex.timings["structure_factors"]
                 t1 = time.perf_counter()
-                d, p = ex.density, ex.patterson
+                d = ex.density
                 timing["maps"] += time.perf_counter() - t1
-                rows.append(_row(ex, d, p))
+                rows.append(_row(ex, d))
     except StructureError as exc:
         rejected.append(Rejection(pdb_id, f"unreadable: {exc}", "entry"))
     timing["total"] = time.perf_counter() - t0
@@ -99,7 +99,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, work_dir: str) -> st
     return str(out)
 
 
-def _row(ex, density: np.ndarray, patterson: np.ndarray) -> dict:
+def _row(ex, density: np.ndarray) -> dict:
     z = np.array([gemmi.Element(str(e)).atomic_number for e in ex.elements], dtype=np.uint8)
     names = np.zeros((len(ex.atom_names), 4), dtype=np.uint8)
     for i, n in enumerate(ex.atom_names):
@@ -124,8 +124,11 @@ def _row(ex, density: np.ndarray, patterson: np.ndarray) -> dict:
         "xyz": ex.positions.astype(np.float32),
         "density_max": float(density.max()),
         "density_min": float(density.min()),
-        "patterson_max": float(patterson.max()),
-        "patterson_min": float(patterson.min()),
+        # The Patterson's largest value is its origin peak, P(0) = (1/V) Σ_h |F(h)|²
+        # (|P(u)| ≤ P(0) for an autocorrelation), so no Patterson synthesis is needed.
+        "patterson_max": float(
+            2.0 * np.sum(np.abs(ex.F.astype(np.complex128)) ** 2) / ex.cell.volume
+        ),
         "checksum": example_checksum(ex.hkl, ex.F, ex.grid_shape),
     }
 
@@ -142,7 +145,6 @@ _SCALARS = (
     "density_max",
     "density_min",
     "patterson_max",
-    "patterson_min",
     "checksum",
 )
 _VECTORS = ("cell", "grid_shape")
@@ -424,7 +426,6 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
         ("density_max", np.float32),
         ("density_min", np.float32),
         ("patterson_max", np.float32),
-        ("patterson_min", np.float32),
     ):
         write_arrays(meta, k, np.array(cols[k], dtype=dt))
     write_arrays(meta, "cell", np.array(cols["cell"], dtype=np.float64))
@@ -531,19 +532,24 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
 
 
 def _normalization(cols: dict, train: np.ndarray) -> dict:
-    """Dataset-wide scaling constants from the training split (paper: max |value|)."""
+    """Dataset-wide scaling constants from the training split (paper: max |value|).
+
+    The Patterson scale is its largest origin peak (no Patterson value exceeds
+    P(0) in magnitude), so only its maximum is recorded.
+    """
     out = {}
-    for kind in ("density", "patterson"):
-        mx = np.array(cols[f"{kind}_max"], dtype=np.float64)
-        mn = np.array(cols[f"{kind}_min"], dtype=np.float64)
-        sel = train if train.any() else np.ones_like(train)
-        hi, lo = float(mx[sel].max()), float(mn[sel].min())
-        out[kind] = {
-            "max": hi,
-            "min": lo,
-            "scale": max(abs(hi), abs(lo)),
-            "source_split": "train" if train.any() else "all",
-        }
+    sel = train if train.any() else np.ones_like(train)
+    source = "train" if train.any() else "all"
+    mx = np.array(cols["density_max"], dtype=np.float64)[sel].max()
+    mn = np.array(cols["density_min"], dtype=np.float64)[sel].min()
+    out["density"] = {
+        "max": float(mx),
+        "min": float(mn),
+        "scale": float(max(abs(mx), abs(mn))),
+        "source_split": source,
+    }
+    pmax = float(np.array(cols["patterson_max"], dtype=np.float64)[sel].max())
+    out["patterson"] = {"max": pmax, "scale": pmax, "source_split": source}
     return out
 
 

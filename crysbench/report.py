@@ -69,7 +69,8 @@ def format_info(info: dict) -> str:
     ]
     rows += [(f"examples ({k})", v) for k, v in info["counts"].items()]
     for kind, n in info["normalization"].items():
-        rows.append((f"{kind} scale", f"{n['scale']:.4g} (max {n['max']:.4g}, min {n['min']:.4g})"))
+        lo = f", min {n['min']:.4g}" if "min" in n else ""
+        rows.append((f"{kind} scale", f"{n['scale']:.4g} (max {n['max']:.4g}{lo})"))
     rows.append(("buckets", len(info["buckets"])))
     if info.get("bytes_per_example"):
         rows.append(("bytes/example", f"{info['bytes_per_example']:.0f}"))

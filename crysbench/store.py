@@ -10,7 +10,7 @@ thousand files at most)::
                                  by (bucket, id): id, pdb_id, entity, chain, start,
                                  sequence, split, bucket, cell (n,6), dmin, rate,
                                  grid_shape (n,3), refl_offset (n+1), atom_offset
-                                 (n+1), density_max/min, patterson_max/min, checksum
+                                 (n+1), density_max/min, patterson_max (= P(0)), checksum
     reflections      (R,5) float32  Re F, Im F (electrons, lossless) and h, k, l (exact
                                  small integers) of each example's canonical half
                                  sphere to dmin: one read per example or bucket batch

@@ -188,3 +188,14 @@ def test_fsspec_url_store(tmp_path, entries):
     assert remote.fingerprint == open_store(local).fingerprint
     assert remote.ids() == open_store(local).ids()
     assert np.array_equal(remote.get(remote.ids()[0]).F, open_store(local).get(remote.ids()[0]).F)
+
+
+def test_patterson_scale_is_the_origin_peak(built):
+    """The analytic P(0) recorded at build time equals the synthesised map's maximum."""
+    store = open_store(built[0])
+    for row in range(0, len(store), max(1, len(store) // 5)):
+        ex = store.get(row)
+        assert float(ex.patterson.max()) == pytest.approx(
+            float(store.meta["patterson_max"][row]), rel=1e-4
+        )
+        assert float(-ex.patterson.min()) <= float(store.meta["patterson_max"][row])
