@@ -17,7 +17,7 @@ torch.Size([40, 1, 48, 40, 36])
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +146,8 @@ class SplitDataset(Sequence):
                 yield {k: (v[i] if isinstance(v, (list, np.ndarray)) else v) for k, v in b.items()}
 
     def _item(self, pos: int) -> dict:
-        b = self.get_batch([pos], atoms=True)
+        b = self.get_batch([pos])
+        b["atoms"] = [_LazyAtoms(self._store, int(self.rows[pos]))]
         item = {k: (v[0] if isinstance(v, (list, np.ndarray)) else v) for k, v in b.items()}
         return item
 
@@ -240,6 +241,29 @@ class SplitDataset(Sequence):
 
         mb = (min_bucket or batch_size) if drop_small_buckets else None
         return make_dataloader(self, batch_size, shuffle, num_workers, seed, mb)
+
+
+class _LazyAtoms(Mapping):
+    """The atoms of an item, read from the store on first access (element, name, residue, xyz)."""
+
+    def __init__(self, store: Store, row: int):
+        self._store = store
+        self._row = row
+        self._data: dict | None = None
+
+    def _load(self) -> dict:
+        if self._data is None:
+            self._data = self._store.read_atoms(self._row)
+        return self._data
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._load()[key]
+
+    def __iter__(self):
+        return iter(("element", "name", "residue", "xyz"))
+
+    def __len__(self) -> int:
+        return 4
 
 
 def _volume(params: np.ndarray) -> float:
