@@ -212,6 +212,12 @@ class SplitDataset(Sequence):
         pos = self.position(key) if isinstance(key, str) else int(key)
         return self._store.get(int(self.rows[pos]))
 
+    def torch_dataset(self):
+        """A map-style ``torch.utils.data.Dataset`` of single examples (tensors)."""
+        from crysbench.torchdata import ExampleDataset
+
+        return ExampleDataset(self)
+
     def dataloader(
         self,
         batch_size: int = 40,

@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from crysbench.load import SplitDataset, bucket_batches
 
-__all__ = ["BucketBatchSampler", "BatchDataset", "make_dataloader"]
+__all__ = ["BucketBatchSampler", "BatchDataset", "ExampleDataset", "make_dataloader"]
 
 
 class BucketBatchSampler(Sampler):
@@ -75,6 +75,24 @@ class BatchDataset(Dataset):
         if "template" in b:
             out["template"] = torch.from_numpy(b["template"]).unsqueeze(1)
         return out
+
+
+class ExampleDataset(Dataset):
+    """Map-style dataset of single examples as tensors (channel axis first).
+
+    For samplers of your own; :meth:`crysbench.load.SplitDataset.dataloader` is faster
+    because it reads and synthesises a whole bucket batch at once.
+    """
+
+    def __init__(self, split: SplitDataset):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> dict:
+        b = BatchDataset(self.split)[[int(i)]]
+        return {k: (v[0] if isinstance(v, (list, torch.Tensor)) else v) for k, v in b.items()}
 
 
 def _identity(x):

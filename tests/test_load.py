@@ -136,3 +136,13 @@ def test_export_roundtrips_through_gemmi(store_path, tmp_path):
     with h5py.File(tmp_path / "t.h5") as f:
         assert sorted(f.keys()) == sorted(ds.ids)
         assert np.allclose(f[eid]["density"][...], ex.density, atol=1e-6)
+
+
+def test_torch_dataset_view(store_path):
+    torch = pytest.importorskip("torch")
+    ds = load_split(store_path, "test")
+    tds = ds.torch_dataset()
+    assert len(tds) == len(ds)
+    item = tds[0]
+    assert item["patterson"].shape == (1, *ds[0]["grid_shape"])
+    assert torch.allclose(item["density"][0], torch.from_numpy(ds[0]["density"]))
