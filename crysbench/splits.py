@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["SPLITS", "assign_split", "split_fingerprint", "split_uniform"]
+__all__ = ["SPLITS", "assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
 
 #: Split names; ``valid`` is the optional validation part of train.
 SPLITS = ("train", "valid", "test")
@@ -47,3 +47,20 @@ def split_fingerprint(ids: Iterable[str], checksums: Iterable[str]) -> str:
     """SHA-256 over sorted ``id:checksum`` lines: fixes the ids *and* their maps."""
     lines = sorted(f"{i}:{c}" for i, c in zip(ids, checksums))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def shipped_split(variant: str, split: str) -> tuple[list[str], str | None]:
+    """Frozen id list of the bundled demo's split, and its test fingerprint.
+
+    The lists in ``crysbench/data/splits/<variant@version>/`` are committed once per
+    released version; a build of the bundled entries must reproduce them exactly.
+    """
+    from importlib import resources
+
+    from crysbench.variants import get_variant
+
+    key = get_variant(variant).key
+    root = resources.files("crysbench") / "data" / "splits" / key
+    ids = (root / f"{split}.txt").read_text().split()
+    fp = root / "test.fingerprint"
+    return ids, (fp.read_text().strip() if fp.is_file() else None)

@@ -19,3 +19,17 @@ def test_fingerprint_depends_on_ids_and_checksums():
     assert a == split_fingerprint(["y", "x"], ["2", "1"])
     assert a != split_fingerprint(["x", "y"], ["1", "3"])
     assert a != split_fingerprint(["x"], ["1"])
+
+
+def test_bundled_build_reproduces_shipped_splits(tmp_path):
+    from crysbench.build import build_store
+    from crysbench.splits import shipped_split
+    from crysbench.store import open_store
+
+    out = str(tmp_path / "v.zarr")
+    build_store("var-res", out=out, jobs=2, progress=False)
+    store = open_store(out)
+    for split in ("train", "valid", "test"):
+        ids, fingerprint = shipped_split("var-res@1", split)
+        assert store.ids(split) == ids
+    assert store.fingerprint == fingerprint
