@@ -90,24 +90,46 @@ def inv_d2(cell: gemmi.UnitCell, hkl: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", s, s)
 
 
-def miller_indices(cell: gemmi.UnitCell, dmin: float) -> np.ndarray:
+def miller_indices(cell: gemmi.UnitCell, dmin: float, return_inv_d2: bool = False):
     """Canonical half sphere of reflections with d ≥ dmin, F000 excluded.
+
+    Parameters
+    ----------
+    cell : gemmi.UnitCell
+    dmin : float
+        Resolution limit (Å).
+    return_inv_d2 : bool
+        Also return 1/d² of each reflection.
 
     Returns
     -------
-    ndarray, shape=(m, 3), dtype=int16
+    hkl : ndarray, shape=(m, 3), dtype=int16
+    inv_d2 : ndarray, shape=(m,), only with ``return_inv_d2``
     """
     H, K, L = _index_limits(cell, dmin)
-    h, k, l = np.meshgrid(
-        np.arange(-H, H + 1), np.arange(-K, K + 1), np.arange(0, L + 1), indexing="ij"
+    g = np.array(cell.frac.mat.tolist())
+    g = g @ g.T  # reciprocal metric tensor: 1/d² = hᵀ G* h
+    h = np.arange(-H, H + 1, dtype=np.float64)[:, None, None]
+    k = np.arange(-K, K + 1, dtype=np.float64)[None, :, None]
+    l = np.arange(0, L + 1, dtype=np.float64)[None, None, :]
+    # the quadratic form by broadcasting over the box (no (n, 3) index stack)
+    s2 = (
+        g[0, 0] * h * h
+        + g[1, 1] * k * k
+        + g[2, 2] * l * l
+        + 2 * g[0, 1] * h * k
+        + 2 * g[0, 2] * h * l
+        + 2 * g[1, 2] * k * l
     )
-    hkl = np.stack([h.ravel(), k.ravel(), l.ravel()], axis=1)
-    half = (hkl[:, 2] > 0) | (
-        (hkl[:, 2] == 0) & ((hkl[:, 1] > 0) | ((hkl[:, 1] == 0) & (hkl[:, 0] > 0)))
-    )
-    hkl = hkl[half]
-    keep = inv_d2(cell, hkl) <= 1.0 / (dmin * dmin)
-    return hkl[keep].astype(np.int16)
+    keep = s2 <= 1.0 / (dmin * dmin)
+    # canonical half: l > 0, or l = 0 and (k > 0, or k = 0 and h > 0)
+    keep[:, :K, 0] = False
+    keep[: H + 1, K, 0] = False
+    hi, ki, li = np.nonzero(keep)
+    hkl = np.stack([hi - H, ki - K, li], axis=1).astype(np.int16)
+    if return_inv_d2:
+        return hkl, s2[hi, ki, li]
+    return hkl
 
 
 def structure_factors(
@@ -142,11 +164,11 @@ def structure_factors(
     dc.put_model_density_on_grid(structure[0])
     rgrid = gemmi.transform_map_to_f_phi(dc.grid, half_l=True)
     arr = np.asarray(rgrid.array)
-    hkl = miller_indices(structure.cell, dmin)
+    hkl, s2 = miller_indices(structure.cell, dmin, return_inv_d2=True)
     nu, nv, _ = arr.shape
     F = arr[hkl[:, 0] % nu, hkl[:, 1] % nv, hkl[:, 2]]
     if dc.blur != 0:
-        F = F * np.exp(dc.blur * 0.25 * inv_d2(structure.cell, hkl))
+        F = F * np.exp(dc.blur * 0.25 * s2)
     return hkl, F.astype(np.complex64)
 
 
