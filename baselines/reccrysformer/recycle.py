@@ -1,0 +1,327 @@
+"""Recycling runs (paper Section 4, Appendix E; SPEC §7).
+
+A recycling run trains a model with a second input channel: a *template* map, the
+previous run's prediction for that example, replaced by a *refined* map (density
+modification of the prediction) with probability ``p_refined`` during training and
+always, where one exists, at evaluation.
+
+Schemes
+-------
+``original``
+    ``p_refined = 0.7``; no template noise; weights trained from scratch.
+``modified``
+    ``p_refined = 1/6``; Gaussian noise on the template channel only (training);
+    weights transferred from the previous run with slight Gaussian noise; in the
+    first convolution only the Patterson half is transferred (the template half
+    keeps its fresh initialisation) when the previous model had one input channel.
+
+Refined maps are post-processed as in Appendix E (:func:`postprocess_refined`).
+Refined maps can come from any engine as ``<id>.npy`` (physical units), or from
+crysbench's open density-modification engine with :func:`refine_templates`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import gemmi
+import numpy as np
+import torch
+
+from baselines.reccrysformer.model import ModelConfig, RecCrysFormer
+
+__all__ = [
+    "SCHEMES",
+    "postprocess_refined",
+    "blur_map",
+    "TemplateSource",
+    "transfer_weights",
+    "refine_templates",
+    "recycle",
+]
+
+#: Scheme name -> (probability of a refined template, template noise?, weight transfer?).
+SCHEMES = {"original": (0.7, False, False), "modified": (1 / 6, True, True)}
+
+
+def blur_map(rho: np.ndarray, cell: gemmi.UnitCell | tuple, b: float) -> np.ndarray:
+    """Apply a crystallographic B factor ``exp(-B s²/4)`` (s = 1/d) to a periodic map."""
+    if not isinstance(cell, gemmi.UnitCell):
+        cell = gemmi.UnitCell(*cell)
+    shape = rho.shape
+    hkl = np.meshgrid(
+        np.fft.fftfreq(shape[0], 1 / shape[0]), np.fft.fftfreq(shape[1], 1 / shape[1]),
+        np.fft.rfftfreq(shape[2], 1 / shape[2]), indexing="ij",
+    )  # fmt: skip
+    frac = np.array(cell.frac.mat.tolist())
+    s = np.stack([h.ravel() for h in hkl], axis=1) @ frac
+    s2 = np.einsum("ij,ij->i", s, s).reshape(hkl[0].shape)
+    f = np.fft.rfftn(rho.astype(np.float64))
+    return np.fft.irfftn(f * np.exp(-b * s2 / 4.0), s=shape, axes=(0, 1, 2)).astype(np.float32)
+
+
+def postprocess_refined(
+    rho: np.ndarray,
+    cell: gemmi.UnitCell | tuple,
+    offset: float = 1.23,
+    blur_b: float = 25.0,
+    sigma: float = 1.25,
+    weight: float = 0.95,
+) -> np.ndarray:
+    """Flatten the solvent of a refined map as in the paper's Appendix E.
+
+    Two masks: the voxels where the map is positive, and the voxels where the map
+    blurred with B = ``blur_b`` exceeds its mean by ``sigma`` RMS deviations. The
+    map is shifted by ``+offset``, multiplied by both masks, shifted back, mixed as
+    ``weight·modified + (1 − weight)·raw`` and scaled to [-1, 1] (min-max).
+
+    Returns
+    -------
+    ndarray, float32, same shape as ``rho``
+    """
+    rho = np.asarray(rho, dtype=np.float32)
+    m1 = rho > 0
+    blurred = blur_map(rho, cell, blur_b)
+    m2 = blurred > blurred.mean() + sigma * blurred.std()
+    modified = (rho + offset) * m1 * m2 - offset
+    mixed = weight * modified + (1 - weight) * rho
+    lo, hi = float(mixed.min()), float(mixed.max())
+    if hi - lo <= 0:
+        return np.zeros_like(mixed)
+    return (2 * (mixed - lo) / (hi - lo) - 1).astype(np.float32)
+
+
+class TemplateSource:
+    """Template maps for a recycling model, as a ``template_fn`` for training.
+
+    Parameters
+    ----------
+    templates : folder or mapping
+        ``<id>.npy`` previous predictions (physical units, e/Å³).
+    density_scale : float
+        Divides templates (the training-split density scale constant).
+    refined : folder or mapping, optional
+        ``<id>.npy`` refined maps (physical units); post-processed with
+        :func:`postprocess_refined` (needs ``cell_of``) unless ``postprocess=False``.
+    p_refined : float
+        Training: probability that an available refined map replaces the template.
+        Evaluation always uses the refined map when one exists.
+    noise : float
+        Training: std of Gaussian noise added to the template channel, relative to
+        each template's RMS (0: none).
+    seed : int
+        Draws depend on (seed, epoch, example id) only, so resumed runs repeat them.
+    cell_of : callable, optional
+        ``cell_of(id) -> (a, b, c, α, β, γ)``.
+    """
+
+    def __init__(
+        self,
+        templates: str | Path | Mapping,
+        density_scale: float,
+        refined: str | Path | Mapping | None = None,
+        p_refined: float = 0.0,
+        noise: float = 0.0,
+        seed: int = 0,
+        cell_of: Callable[[str], tuple] | None = None,
+        postprocess: bool = True,
+    ) -> None:
+        self.templates = templates
+        self.scale = float(density_scale)
+        self.refined = refined
+        self.p_refined = p_refined
+        self.noise = noise
+        self.seed = seed
+        self.cell_of = cell_of
+        self.postprocess = postprocess
+        self._cache: dict[tuple[str, str], np.ndarray | None] = {}
+
+    @staticmethod
+    def _read(src, example_id: str) -> np.ndarray | None:
+        if src is None:
+            return None
+        if isinstance(src, Mapping):
+            arr = src.get(example_id)
+            return None if arr is None else np.asarray(arr, dtype=np.float32)
+        p = Path(src) / f"{example_id}.npy"
+        return np.load(p).astype(np.float32) if p.exists() else None
+
+    def template(self, example_id: str) -> np.ndarray:
+        """The normalised previous prediction of one example."""
+        key = ("t", example_id)
+        if key not in self._cache:
+            arr = self._read(self.templates, example_id)
+            if arr is None:
+                raise FileNotFoundError(f"no template for {example_id} in {self.templates}")
+            self._cache[key] = arr / np.float32(self.scale)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def refined_map(self, example_id: str) -> np.ndarray | None:
+        """The post-processed refined map of one example, or None."""
+        key = ("r", example_id)
+        if key not in self._cache:
+            arr = self._read(self.refined, example_id)
+            if arr is not None and self.postprocess:
+                if self.cell_of is None:
+                    raise ValueError("post-processing refined maps needs cell_of")
+                arr = postprocess_refined(arr, self.cell_of(example_id))
+            self._cache[key] = arr
+        return self._cache[key]
+
+    def __call__(self, batch: dict, epoch: int, training: bool) -> torch.Tensor:
+        """(B, 1, nu, nv, nw) templates for a batch, on the batch's device."""
+        maps = []
+        for example_id in batch["id"]:
+            rng = np.random.default_rng([self.seed, epoch, zlib.crc32(example_id.encode())])
+            t = self.template(example_id)
+            r = self.refined_map(example_id) if self.refined is not None else None
+            if r is not None and (not training or rng.random() < self.p_refined):
+                t = r
+            if training and self.noise > 0:
+                rms = float(np.sqrt(np.mean(t.astype(np.float64) ** 2))) or 1.0
+                t = t + (self.noise * rms) * rng.standard_normal(t.shape).astype(np.float32)
+            maps.append(t)
+        out = torch.from_numpy(np.stack(maps)).unsqueeze(1)
+        return out.to(batch["patterson"].device, batch["patterson"].dtype)
+
+    def fn(self, train: bool = True) -> Callable[[dict, int, bool], torch.Tensor]:
+        """A ``template_fn``; with ``train=False`` never draws (evaluation templates)."""
+        if train:
+            return self
+        return lambda batch, epoch, training: self(batch, epoch, False)
+
+
+def transfer_weights(
+    prev_state: Mapping[str, torch.Tensor],
+    new_model: RecCrysFormer,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Initial state of a recycling model from the previous run's weights.
+
+    Every parameter of the same shape is copied with Gaussian noise of std
+    ``noise × std(parameter)`` added; buffers (BatchNorm statistics) are copied as
+    they are. The first convolution of a 1-channel previous model is transferred
+    for its Patterson half only; the template half keeps ``new_model``'s fresh init.
+
+    Returns
+    -------
+    dict
+        A state dict for ``new_model``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    new = {k: v.detach().clone() for k, v in new_model.state_dict().items()}
+    params = dict(new_model.named_parameters())
+
+    def noisy(t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point() or t.numel() < 2 or noise <= 0:
+            return t.clone()
+        std = float(t.float().std())
+        return t + noise * std * torch.randn(t.shape, generator=g, dtype=t.dtype)
+
+    for k, v in prev_state.items():
+        if k not in new:
+            continue
+        if new[k].shape == v.shape:
+            new[k] = noisy(v) if k in params else v.clone()
+        elif k == "stem.weight" and v.shape[1] < new[k].shape[1]:
+            new[k][:, : v.shape[1]] = noisy(v)
+    return new
+
+
+def refine_templates(
+    ds, templates: str | Path | Mapping, out: str | Path, density_scale: float = 1.0,
+    engine_settings: dict | None = None,
+) -> list[str]:  # fmt: skip
+    """Refine templates with crysbench's open density-modification engine.
+
+    For each example of a store split ``ds`` (needs ``ds.example(id)``), the template's
+    phases and the true amplitudes go through
+    :func:`crysbench.refine.builtin.density_modification`; when the engine counts the
+    example as solved (its calibrated rule), the refined map (in the template's own
+    frame, never aligned to the truth) is written as ``<out>/<id>.npy``.
+
+    Returns
+    -------
+    list of str
+        Ids of the refined examples.
+    """
+    from crysbench.maps import density_map
+    from crysbench.metrics import map_to_sf
+    from crysbench.refine.builtin import BuiltinEngine, composition_stats, density_modification
+
+    engine = BuiltinEngine(**(engine_settings or {}))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for example_id in ds.ids:
+        t = TemplateSource._read(templates, example_id)
+        if t is None:
+            continue
+        ex = ds.example(example_id)
+        F_pred = map_to_sf(t, ex.cell, ex.hkl)
+        if not engine.refine(ex, F_pred)["refined"]:
+            continue
+        fo = np.abs(np.asarray(ex.F, dtype=np.complex128))
+        f000, s_comp = composition_stats(ex.elements, ex.cell.volume)
+        phi, _ = density_modification(ex.hkl, fo, np.angle(F_pred), ex.cell, ex.grid_shape,
+                                      f000, s_comp, engine.dm)  # fmt: skip
+        rho = density_map(ex.hkl, fo * np.exp(1j * phi), ex.cell, ex.grid_shape)
+        np.save(out / f"{example_id}.npy", rho.astype(np.float32))
+        done.append(example_id)
+    return done
+
+
+def recycle(args, train_ds, test_ds) -> None:
+    """The ``recycle`` command: templates, weight transfer, training (recycling lrs)."""
+    from baselines.reccrysformer.model import load_config
+    from baselines.reccrysformer.predict import predict
+    from baselines.reccrysformer.train import TrainConfig, load_run, pick_device, train
+
+    dev = pick_device(args.device)
+    prev, meta = load_run(args.init, "cpu")
+    scale = float(meta["scales"]["density"])
+    out = Path(args.out)
+    tc = TrainConfig(meta["train"])
+    if args.config:
+        tc.update(load_config(args.config).get("train", {}))
+    tc.update({k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None})
+    templates = args.templates
+    if templates is None:
+        if prev.cfg.in_channels != 1:
+            raise ValueError("--init is a recycling model: give --templates explicitly")
+        templates = out / "templates"
+        for ds in (train_ds, test_ds):
+            predict(prev, ds, templates, scale, dev)
+        print(f"templates from {args.init} written to {templates}", flush=True)
+    p_refined, noisy, transfer = SCHEMES[args.scheme]
+
+    def cell_of(example_id: str) -> tuple:
+        for ds in (train_ds, test_ds):
+            try:
+                return ds.cell_of(example_id)
+            except KeyError:
+                continue
+        raise KeyError(example_id)
+
+    src = TemplateSource(templates, scale, refined=args.refined, p_refined=p_refined,
+                         noise=args.noise if noisy else 0.0, seed=int(tc["seed"]),
+                         cell_of=cell_of)  # fmt: skip
+    cfg = ModelConfig.from_dict({**prev.cfg.to_dict(), "in_channels": 2})
+    init_state = None
+    if transfer:
+        torch.manual_seed(int(tc["seed"]))
+        init_state = transfer_weights(prev.state_dict(), RecCrysFormer(cfg), seed=int(tc["seed"]))
+    train(
+        cfg, tc, train_ds, test_ds, out, device=dev, time_limit=args.time_limit,
+        amp=False if args.no_amp else None, compile=args.compile, template_fn=src,
+        init_state=init_state, recycling=True,
+        progress=False if args.no_progress else None, log=lambda s: print(s, flush=True),
+        extra_meta={"recycling": {"scheme": args.scheme, "init": str(args.init),
+                                  "templates": str(templates), "refined": args.refined,
+                                  "p_refined": p_refined, "noise": src.noise}},
+    )  # fmt: skip
+    (out / "recycle.json").write_text(json.dumps({"scheme": args.scheme, "init": str(args.init)}))
