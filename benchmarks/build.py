@@ -11,7 +11,6 @@ map (`torch.save` when torch is installed, `np.save` otherwise), its bytes and f
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import tempfile
@@ -22,15 +21,7 @@ import numpy as np
 
 from crysbench.build import build_store
 from crysbench.load import bucket_batches, load_split
-
-
-def _du(path: Path) -> tuple[int, int]:
-    n = b = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            n += 1
-            b += os.path.getsize(os.path.join(d, f))
-    return b, n
+from crysbench.store import disk_usage
 
 
 def anchor_layout(store: str, folder: Path) -> tuple[float, int, int]:
@@ -54,7 +45,7 @@ def anchor_layout(store: str, folder: Path) -> tuple[float, int, int]:
             save(b["patterson"][i], folder / f"{eid}_patterson")
             save(b["density"][i], folder / f"{eid}_density")
     dt = time.perf_counter() - t0
-    nbytes, nfiles = _du(folder)
+    nbytes, nfiles = disk_usage(folder)
     return dt, nbytes, nfiles
 
 

@@ -12,7 +12,6 @@ Builds the bundled store first when no ``--store`` is given.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -23,15 +22,7 @@ import torch
 
 from crysbench.build import build_store
 from crysbench.load import bucket_batches, load_split
-
-
-def _du(path: Path) -> tuple[int, int]:
-    n = b = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            n += 1
-            b += os.path.getsize(os.path.join(d, f))
-    return b, n
+from crysbench.store import disk_usage
 
 
 def main() -> None:
@@ -47,7 +38,7 @@ def main() -> None:
         build_store(args.variant, out=store, jobs=2, progress=False)
     ds = load_split(store, "all")
     n = len(ds)
-    s_bytes, s_files = _du(Path(store))
+    s_bytes, s_files = disk_usage(Path(store))
 
     # anchor: the paper's layout
     anchor = tmp / "anchor"
@@ -57,7 +48,7 @@ def main() -> None:
         for i, eid in enumerate(b["id"]):
             torch.save(torch.from_numpy(b["patterson"][i].copy()), anchor / f"{eid}_pat.pt")
             torch.save(torch.from_numpy(b["density"][i].copy()), anchor / f"{eid}_ed.pt")
-    a_bytes, a_files = _du(anchor)
+    a_bytes, a_files = disk_usage(anchor)
     rng = np.random.default_rng(0)
     order = rng.permutation(n)[: args.n]
 

@@ -34,7 +34,7 @@ from crysbench._version import __version__
 from crysbench.example import examples_from_entry
 from crysbench.segments import Rejection
 from crysbench.splits import assign_split, split_fingerprint
-from crysbench.store import SCHEMA_VERSION, example_checksum, write_arrays
+from crysbench.store import SCHEMA_VERSION, disk_usage, example_checksum, write_arrays
 from crysbench.structures import StructureError, read_entry
 from crysbench.variants import Variant, get_variant
 
@@ -523,7 +523,7 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     report["time"]["assemble"] = round(time.perf_counter() - t0, 3)
     if not _is_url(out):
         _swap_into_place(tmp, out)
-        nbytes, nfiles = _disk_usage(out)
+        nbytes, nfiles = disk_usage(out)
         report["bytes_per_example"] = round(nbytes / n, 1)
         report["files_per_1000"] = round(1000 * nfiles / n, 2)
         report["bytes"] = nbytes
@@ -560,12 +560,3 @@ def _swap_into_place(tmp: str, out: str) -> None:
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _disk_usage(path: str) -> tuple[int, int]:
-    nbytes = nfiles = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            nfiles += 1
-            nbytes += os.path.getsize(os.path.join(dirpath, f))
-    return nbytes, nfiles

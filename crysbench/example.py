@@ -28,11 +28,44 @@ from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.structures import Entry, read_entry
 from crysbench.variants import Variant, example_rng, get_variant
 
-__all__ = ["Example", "make_example", "generate_examples", "examples_from_entry"]
+__all__ = ["Example", "FragmentMaps", "make_example", "generate_examples", "examples_from_entry"]
+
+
+class FragmentMaps:
+    """Maps and structure of anything with reflections, a cell and atoms (mixin).
+
+    Shared by :class:`Example` (freshly generated) and
+    :class:`crysbench.store.StoredExample` (read back from a store).
+    """
+
+    @functools.cached_property
+    def density(self) -> np.ndarray:
+        """Electron density (e/Å³), ndarray float32 of ``grid_shape``, [u, v, w] order."""
+        return density_map(self.hkl, self.F, self.cell, self.grid_shape)
+
+    @functools.cached_property
+    def patterson(self) -> np.ndarray:
+        """Patterson map (e²/Å³), ndarray float32 of ``grid_shape``, origin peak."""
+        return patterson_map(self.hkl, self.F, self.cell, self.grid_shape)
+
+    @property
+    def structure(self) -> gemmi.Structure:
+        """The standardised fragment as a gemmi.Structure in ``cell``, space group P 1."""
+        return fragment_structure(
+            self.elements,
+            self.atom_names,
+            self.residue_names,
+            self.residue_index,
+            self.positions,
+            self.cell,
+            self.chain,
+            b_factor=20.0,
+            name=self.id,
+        )
 
 
 @dataclasses.dataclass
-class Example:
+class Example(FragmentMaps):
     """A Patterson/density pair with everything needed to rebuild or export it.
 
     Attributes
@@ -76,31 +109,6 @@ class Example:
     residue_index: np.ndarray
     positions: np.ndarray
     timings: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
-
-    @functools.cached_property
-    def density(self) -> np.ndarray:
-        """Electron density (e/Å³), ndarray float32 of ``grid_shape``, [u, v, w] order."""
-        return density_map(self.hkl, self.F, self.cell, self.grid_shape)
-
-    @functools.cached_property
-    def patterson(self) -> np.ndarray:
-        """Patterson map (e²/Å³), ndarray float32 of ``grid_shape``, origin peak."""
-        return patterson_map(self.hkl, self.F, self.cell, self.grid_shape)
-
-    @property
-    def structure(self) -> gemmi.Structure:
-        """The standardised fragment as a gemmi.Structure in ``cell``, space group P 1."""
-        return fragment_structure(
-            self.elements,
-            self.atom_names,
-            self.residue_names,
-            self.residue_index,
-            self.positions,
-            self.cell,
-            self.chain,
-            b_factor=20.0,
-            name=self.id,
-        )
 
 
 def fragment_structure(

@@ -35,15 +35,15 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
+import os
 from typing import Any
 
 import gemmi
 import numpy as np
 import zarr
 
-from crysbench.maps import density_map, patterson_map
+from crysbench.example import FragmentMaps
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,6 +54,7 @@ __all__ = [
     "example_checksum",
     "write_arrays",
     "compressor",
+    "disk_usage",
 ]
 
 SCHEMA_VERSION = 1
@@ -107,7 +108,7 @@ def write_arrays(group: zarr.Group, name: str, data: np.ndarray, rows: int = 1 <
 
 
 @dataclasses.dataclass
-class StoredExample:
+class StoredExample(FragmentMaps):
     """One example read back from a store; same attributes as :class:`crysbench.Example`."""
 
     id: str
@@ -128,16 +129,6 @@ class StoredExample:
     residue_index: np.ndarray
     positions: np.ndarray
 
-    @functools.cached_property
-    def density(self) -> np.ndarray:
-        """Electron density (e/Å³), float32 of ``grid_shape``."""
-        return density_map(self.hkl, self.F, self.cell, self.grid_shape)
-
-    @functools.cached_property
-    def patterson(self) -> np.ndarray:
-        """Patterson map (e²/Å³), float32 of ``grid_shape``."""
-        return patterson_map(self.hkl, self.F, self.cell, self.grid_shape)
-
     @property
     def residue_names(self) -> np.ndarray:
         """Three-letter residue name of every atom."""
@@ -146,22 +137,6 @@ class StoredExample:
         three = {v: k for k, v in ONE_LETTER.items()}
         names = np.array([three[c] for c in self.sequence])
         return names[self.residue_index]
-
-    @property
-    def structure(self) -> gemmi.Structure:
-        """The fragment as a gemmi.Structure in its cell, P 1."""
-        from crysbench.example import fragment_structure
-
-        return fragment_structure(
-            self.elements,
-            self.atom_names,
-            self.residue_names,
-            self.residue_index,
-            self.positions,
-            self.cell,
-            self.chain,
-            name=self.id,
-        )
 
 
 class Store:
@@ -348,3 +323,13 @@ def open_store(path: str, variant: str | None = None) -> Store:
                 f"`crysbench build --variant {want.key} --out {path}`"
             )
     return store
+
+
+def disk_usage(path: str) -> tuple[int, int]:
+    """Bytes and number of files under a local folder."""
+    nbytes = nfiles = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            nfiles += 1
+            nbytes += os.path.getsize(os.path.join(dirpath, f))
+    return nbytes, nfiles
