@@ -57,7 +57,7 @@ __all__ = [
     "disk_usage",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: reflections as one (R, 5) table; Patterson scale = P(0)
 
 _SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 _SPLIT_NAMES = {v: k for k, v in _SPLIT_CODES.items()}
@@ -158,10 +158,16 @@ class Store:
         except Exception as exc:
             raise StoreError(f"{path}: not a crysbench store ({exc})") from None
         attrs = dict(self.root.attrs)
-        if attrs.get("crysbench_schema") != SCHEMA_VERSION or "variant" not in attrs:
+        schema = attrs.get("crysbench_schema")
+        if schema is None or "variant" not in attrs:
             raise StoreError(
-                f"{path}: not a complete crysbench store (schema "
-                f"{attrs.get('crysbench_schema')!r}); rebuild it with `crysbench build`"
+                f"{path}: not a complete crysbench store (an interrupted build leaves "
+                "none behind; run `crysbench build` again)"
+            )
+        if schema != SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: store schema {schema}, this crysbench reads schema {SCHEMA_VERSION}; "
+                f"rebuild it with `crysbench build --variant {attrs['variant']} --out {path}`"
             )
         self.attrs = attrs
         meta = self.root["meta"]

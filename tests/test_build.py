@@ -199,3 +199,14 @@ def test_patterson_scale_is_the_origin_peak(built):
             float(store.meta["patterson_max"][row]), rel=1e-4
         )
         assert float(-ex.patterson.min()) <= float(store.meta["patterson_max"][row])
+
+
+def test_old_schema_is_refused_with_rebuild_command(tmp_path, entries):
+    import zarr
+
+    out = str(tmp_path / "old.zarr")
+    build_store("const-res", out=out, entries={"3JQH": entries["3JQH"]}, progress=False)
+    g = zarr.open_group(out, mode="r+")
+    g.attrs.update({"crysbench_schema": 1})
+    with pytest.raises(StoreError, match="rebuild it with `crysbench build --variant const-res@1"):
+        open_store(out)
