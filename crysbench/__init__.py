@@ -19,6 +19,7 @@ from crysbench.evaluate import EvaluationError, load_predictions, write_results
 from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
 from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
+from crysbench.residue_density import residue_cubes
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.store import Store, StoreError, open_store
 from crysbench.structures import StructureError, bundled_entries, read_entry
@@ -33,6 +34,7 @@ __all__ = [
     "write_results",
     "metrics",
     "load_split",
+    "residue_cubes",
     "SplitDataset",
     "open_store",
     "Store",
