@@ -22,6 +22,7 @@ import numpy as np
 from crysbench.build import build_store
 from crysbench.load import bucket_batches, load_split
 from crysbench.store import disk_usage
+from crysbench.structures import bundled_entries
 
 
 def anchor_layout(store: str, folder: Path) -> tuple[float, int, int]:
@@ -49,17 +50,41 @@ def anchor_layout(store: str, folder: Path) -> tuple[float, int, int]:
     return dt, nbytes, nfiles
 
 
+def _entries(repeat: int) -> dict:
+    """The bundled entries, each ``repeat`` times under made-up PDB ids (8xxx, 9xxx)."""
+    base = bundled_entries()
+    if repeat == 1:
+        return base
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out, n = {}, 0
+    for _ in range(repeat):
+        for path in base.values():
+            out[
+                f"{8 + n // 36**3}{digits[n // 36**2 % 36]}{digits[n // 36 % 36]}{digits[n % 36]}"
+            ] = path
+            n += 1
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--variants", nargs="+", default=["const-res", "var-res", "dipeptide"])
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="use each bundled entry N times under distinct ids (throughput at scale)",
+    )
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
     rows = []
     for v in args.variants:
         out = tmp / f"{v}.zarr"
         t0 = time.perf_counter()
-        rep = build_store(v, out=str(out), jobs=args.jobs, progress=False)
+        rep = build_store(
+            v, out=str(out), jobs=args.jobs, progress=False, entries=_entries(args.repeat)
+        )
         dt = time.perf_counter() - t0
         n = rep["n_examples"]
         a_dt, a_bytes, a_files = anchor_layout(str(out), tmp / f"{v}-anchor")

@@ -4,7 +4,8 @@ Pipeline
 --------
 1. *Per entry* (parallel: joblib/loky on one machine, or a dask cluster): read,
    curate, cut segments, make examples, compute per-example map statistics. The
-   result of each entry is saved atomically as ``<work>/<PDBID>.npz`` (no pickles).
+   result of each entry is saved atomically as a folder ``<work>/<PDBID>/`` of ``.npy``
+   files (no pickles; read back memory-mapped).
    A killed build finds these files and skips finished entries (resume).
 2. *Assembly*: examples are ordered by (bucket = grid shape, PDB id, entity,
    start), splits are assigned by PDB id, normalisation constants are taken from
@@ -66,12 +67,12 @@ def reason_category(reason: str) -> str:
 
 # -- per-entry work ----------------------------------------------------------------
 def process_entry(path: str, pdb_id: str, variant_key: str, work_dir: str) -> str:
-    """Make all examples of one entry and save them to ``work_dir/<PDBID>.npz``.
+    """Make all examples of one entry and save them to ``work_dir/<PDBID>/``.
 
     Returns the path of the result file. Finished entries are not redone.
     """
-    out = Path(work_dir) / f"{pdb_id}.npz"
-    if out.exists():
+    out = Path(work_dir) / pdb_id
+    if out.is_dir():
         return str(out)
     v = get_variant(variant_key)
     t0 = time.perf_counter()
@@ -173,23 +174,33 @@ def _save_entry(out: Path, pdb_id: str, rows, rejected, timing) -> None:
         [json.dumps([r.id, r.reason, r.stage]) for r in rejected], dtype=str
     )
     arrays["timing"] = np.array(json.dumps(timing))
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out)  # atomic: a killed worker leaves no half file
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for k, a in arrays.items():
+        np.save(tmp / f"{k}.npy", a, allow_pickle=False)
+    os.replace(tmp, out)  # atomic: a killed worker leaves only a *.tmp-* folder
 
 
 class _EntryData:
-    """Lazy access to one entry's saved examples (no pickles)."""
+    """Memory-mapped access to one entry's saved examples (no pickles)."""
 
-    def __init__(self, path: str):
-        with np.load(path, allow_pickle=False) as z:
-            self.data = {k: z[k] for k in z.files}
-        self.refl_off = np.concatenate([[0], np.cumsum(self.data["n_refl"])])
-        self.atom_off = np.concatenate([[0], np.cumsum(self.data["n_atom"])])
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._arrays: dict[str, np.ndarray] = {}
+        self.refl_off = np.concatenate([[0], np.cumsum(self["n_refl"])])
+        self.atom_off = np.concatenate([[0], np.cumsum(self["n_atom"])])
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        a = self._arrays.get(key)
+        if a is None:
+            a = np.load(self.path / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+            self._arrays[key] = a
+        return a
 
     def ragged(self, key: str, i: int) -> np.ndarray:
         off = self.refl_off if _RAGGED[key] == "refl" else self.atom_off
-        return self.data[key][off[i] : off[i + 1]]
+        return np.asarray(self[key][off[i] : off[i + 1]])
 
 
 def _ragged_row(e: _EntryData, key: str, i: int) -> np.ndarray:
@@ -364,19 +375,15 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     entry_split: dict[str, str] = {}
     per_entry: dict[str, dict] = {}
     for pid in ids:
-        with np.load(work / f"{pid}.npz", allow_pickle=False) as z:
-            rejected.extend(tuple(json.loads(s)) for s in z["rejected"].tolist())
-            timing.update(json.loads(str(z["timing"])))
-            shapes = z["grid_shape"].reshape(-1, 3)
-            for i in range(len(z["id"])):
-                key = (
-                    tuple(int(x) for x in shapes[i]),
-                    pid,
-                    int(z["entity"][i]),
-                    int(z["start"][i]),
-                )
-                metas.append(_Meta(pid, i, key))
-            per_entry[pid] = {"examples": int(len(z["id"]))}
+        z = _EntryData(work / pid)
+        rejected.extend(tuple(json.loads(s)) for s in z["rejected"].tolist())
+        timing.update(json.loads(str(z["timing"])))
+        shapes = np.asarray(z["grid_shape"]).reshape(-1, 3)
+        entity, start = np.asarray(z["entity"]), np.asarray(z["start"])
+        for i in range(len(z["id"])):
+            key = (tuple(int(x) for x in shapes[i]), pid, int(entity[i]), int(start[i]))
+            metas.append(_Meta(pid, i, key))
+        per_entry[pid] = {"examples": int(len(z["id"]))}
         entry_split[pid] = assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction)
     metas.sort(key=lambda m: m.key)
     n = len(metas)
@@ -389,9 +396,9 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
         if pid in cache:
             cache.move_to_end(pid)
             return cache[pid]
-        d = _EntryData(str(work / f"{pid}.npz"))
+        d = _EntryData(work / pid)
         cache[pid] = d
-        if len(cache) > 64:  # memory stays flat in the number of examples
+        if len(cache) > 256:  # memory-mapped, so memory stays flat in the number of examples
             cache.popitem(last=False)
         return d
 
@@ -401,9 +408,9 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
     for j, m in enumerate(metas):
         e = entry(m.pdb_id)
         for k in _SCALARS + _VECTORS:
-            cols[k].append(e.data[k][m.index])
-        refl_off[j + 1] = refl_off[j] + e.data["n_refl"][m.index]
-        atom_off[j + 1] = atom_off[j] + e.data["n_atom"][m.index]
+            cols[k].append(e[k][m.index])
+        refl_off[j + 1] = refl_off[j] + e["n_refl"][m.index]
+        atom_off[j + 1] = atom_off[j] + e["n_atom"][m.index]
     split_names = np.array([entry_split[m.pdb_id] for m in metas])
     split_code = np.array([{"train": 0, "valid": 1, "test": 2}[s] for s in split_names], np.int8)
     shapes = np.array(cols["grid_shape"], dtype=np.int32)
@@ -461,7 +468,7 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
             shards=(shard,) + tail,
             compressors=compressor(),
         )
-    block = 2048
+    block = 512  # examples per write: bounds memory (~60 MB of reflections)
     for s in range(0, n, block):
         e_idx = range(s, min(s + block, n))
         for k, (_, _, _, dt, off) in specs.items():

@@ -76,7 +76,8 @@ def test_jobs_and_resume_give_same_fingerprint(tmp_path, subset, built):
     work.mkdir(parents=True)
     for pid in ("4E43", "1A8O"):
         process_entry(str(subset[pid]), pid, v.key, str(work))
-    (work / "3JQH.npz.tmp.npz").write_bytes(b"garbage from a killed worker")
+    (work / "3JQH.tmp-999").mkdir()  # what a killed worker leaves
+    (work / "3JQH.tmp-999" / "F.npy").write_bytes(b"garbage")
     build_store("const-res", out=out3, entries=subset, progress=False)
     s3 = open_store(out3)
     assert s3.fingerprint == ref.fingerprint
