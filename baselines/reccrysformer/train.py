@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from baselines.reccrysformer.data import batch_plan, iterate_batches
 from baselines.reccrysformer.model import ModelConfig, RecCrysFormer, count_parameters
+from crysbench import metrics
 
 __all__ = [
     "TrainConfig",
@@ -67,13 +68,12 @@ class TrainConfig(dict):
         self.update({k: v for k, v in kw.items() if v is not None})
 
 
-def pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Pearson correlation per example over all but the first axis, shape=(B,)."""
-    a = a.flatten(1).float()
-    b = b.flatten(1).float()
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per example over all but the first axis, shape=(B,).
+
+    The evaluator's :func:`crysbench.metrics.pearson_torch`, on flattened examples.
+    """
+    return metrics.pearson_torch(a.flatten(1).float(), b.flatten(1).float(), dim=1)
 
 
 def amplitude_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -358,9 +358,5 @@ def seconds_fmt(s: float) -> str:
 
 
 def numpy_pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two arrays (numpy, float64)."""
-    a = np.asarray(a, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    a = a - a.mean()
-    b = b - b.mean()
-    return float((a @ b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    """Pearson correlation of two arrays: the evaluator's :func:`crysbench.metrics.pearson`."""
+    return float(metrics.pearson(np.asarray(a, np.float64), np.asarray(b, np.float64)))
