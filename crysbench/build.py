@@ -360,11 +360,24 @@ def _paper_summary(out: str, report: dict, ids: list[str]) -> dict:
     }
 
 
+def _attrs_report(report: dict, keep: int = 1000) -> dict:
+    """The report as saved in the store's attributes: the full rejection list lives
+    in the ``rejections/`` arrays, and long id lists are cut to ``keep`` items, so
+    ``zarr.json`` stays small for a full-size build."""
+    out = {k: v for k, v in report.items() if k != "rejections"}
+    paper = out.get("paper")
+    if paper and len(paper["missing"]) > keep:
+        out["paper"] = {
+            **paper,
+            "missing": dict(list(paper["missing"].items())[:keep]),
+            "missing_truncated_to": keep,
+        }
+    return out
+
+
 def _write_report(out: str, report: dict) -> None:
     g = zarr.open_group(out, mode="r+")
-    attrs = dict(g.attrs)
-    attrs["report"] = report
-    g.attrs.update(attrs)
+    g.attrs.update({"report": _attrs_report(report)})
 
 
 def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) -> dict:
@@ -526,7 +539,10 @@ def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) 
         "normalization": normalization,
         "buckets": buckets,
     }
-    root.attrs.update({**attrs, "report": report})
+    rej = root.create_group("rejections")
+    for j, name in enumerate(("id", "reason", "stage")):
+        write_arrays(rej, name, np.array([r[j] for r in rejected], dtype=str))
+    root.attrs.update({**attrs, "report": _attrs_report(report)})
     report["time"]["assemble"] = round(time.perf_counter() - t0, 3)
     if not _is_url(out):
         _swap_into_place(tmp, out)

@@ -19,6 +19,7 @@ thousand files at most)::
     atoms/residue    (A,) int16    residue position in the segment
     atoms/xyz        (A,3) float32 Cartesian Å, in the example's cell
     splits/<name>    id lists
+    rejections/{id,reason,stage}  everything the build dropped, and why
 
 Maps are *not* stored: both are Fourier syntheses of the stored reflections and
 are rebuilt exactly at load time (batched per bucket), which keeps a 1.5 Å
@@ -281,6 +282,12 @@ class Store:
             residue_index=atoms["residue"],
             positions=atoms["xyz"],
         )
+
+    def rejections(self) -> list[tuple[str, str, str]]:
+        """Every dropped entry or segment of the build: ``(id, reason, stage)``."""
+        g = self.root["rejections"]
+        cols = [g[k][...] for k in ("id", "reason", "stage")]
+        return [(str(a), str(b), str(c)) for a, b, c in zip(*cols)]
 
     def info(self) -> dict:
         """Machine-readable summary (``crysbench info --json``)."""

@@ -211,3 +211,11 @@ def test_old_schema_is_refused_with_rebuild_command(tmp_path, entries):
     g.attrs.update({"crysbench_schema": 1})
     with pytest.raises(StoreError, match="rebuild it with `crysbench build --variant const-res@1"):
         open_store(out)
+
+
+def test_rejections_stored_as_arrays(built):
+    out, report = built
+    store = open_store(out)
+    assert store.rejections() == [tuple(r) for r in report["rejections"]]
+    assert "rejections" not in store.attrs["report"]  # zarr.json stays small
+    assert any(stage == "entry" and pid == "2BEG" for pid, _, stage in store.rejections())
