@@ -6,7 +6,8 @@ Train the tiny config on the bundled dipeptide store, predict the test split and
 score it::
 
     crysbench build --variant dipeptide --out dipeptide.zarr
-    python -m baselines.reccrysformer train --config tiny --store dipeptide.zarr --out runs/tiny
+    python -m baselines.reccrysformer train --config tiny --store dipeptide.zarr --out runs/tiny \\
+        --threads 2
     python -m baselines.reccrysformer predict --run runs/tiny --store dipeptide.zarr \\
         --out runs/tiny/predictions
     crysbench evaluate runs/tiny/predictions --store dipeptide.zarr
@@ -81,6 +82,17 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-amp", action="store_true")
     _add_data(r)
     _add_device(r)
+
+    f = sub.add_parser("refine", help="density-modify predictions into refined templates "
+                       "(crysbench's open engine; for recycling's --refined)")  # fmt: skip
+    f.add_argument("--templates", required=True, help="folder of <id>.npy predictions")
+    f.add_argument("--out", required=True, help="folder for refined <id>.npy maps (resumes)")
+    f.add_argument("--split", choices=["train", "test"], default="train",
+                   help="which split to refine (default train: the success rule looks at "
+                   "the truth, so refined test maps are not honest evaluation inputs)")  # fmt: skip
+    f.add_argument("--jobs", type=int, default=1, help="worker processes")
+    _add_data(f)
+    _add_device(f)
 
     p = sub.add_parser("predict", help="write <out>/<id>.npy predictions for `crysbench evaluate`")
     p.add_argument("--run", required=True, help="run folder")
@@ -160,6 +172,20 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_refine(args) -> int:
+    from baselines.reccrysformer.recycle import refine_templates
+
+    train_ds, test_ds = _splits(args)
+    ds = train_ds if args.split == "train" else test_ds
+    t0 = time.perf_counter()
+    done = refine_templates(ds, args.templates, args.out, n_jobs=args.jobs,
+                            progress=False if args.no_progress else None)  # fmt: skip
+    secs = round(time.perf_counter() - t0, 1)
+    print(json.dumps({"refined": len(done), "examples": len(ds), "split": args.split,
+                      "out": str(args.out), "seconds": secs}))  # fmt: skip
+    return 0
+
+
 def _cmd_recycle(args) -> int:
     from baselines.reccrysformer.recycle import recycle
 
@@ -177,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup(args)
     try:
-        return {"train": _cmd_train, "predict": _cmd_predict, "recycle": _cmd_recycle}[
-            args.command
-        ](args)
+        cmd = {"train": _cmd_train, "predict": _cmd_predict, "refine": _cmd_refine,
+               "recycle": _cmd_recycle}[args.command]  # fmt: skip
+        return cmd(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

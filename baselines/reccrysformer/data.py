@@ -38,6 +38,7 @@ class BundledSplit:
     """
 
     def __init__(self, examples: list, scales: dict | None = None) -> None:
+        self._examples = list(examples)
         self.ids = [ex.id for ex in examples]
         self._pos = {i: n for n, i in enumerate(self.ids)}
         self.patterson = [ex.patterson for ex in examples]
@@ -57,6 +58,10 @@ class BundledSplit:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def example(self, example_id: str):
+        """The :class:`crysbench.Example` of one id."""
+        return self._examples[self._pos[example_id]]
 
     def cell_of(self, example_id: str) -> tuple:
         """Cell parameters (a, b, c, α, β, γ) of one example."""

@@ -232,47 +232,111 @@ def transfer_weights(
     return new
 
 
+def _refine_one(ex, template: np.ndarray, engine) -> tuple[np.ndarray | None, float]:
+    """Density modification of one template; the refined map if the engine's rule passes."""
+    from crysbench.maps import density_map
+    from crysbench.metrics import align_origin_hand, map_to_sf, phase_error
+    from crysbench.refine.builtin import composition_stats, density_modification
+
+    F_pred = map_to_sf(template, ex.cell, ex.hkl)
+    F_true = np.asarray(ex.F, dtype=np.complex128)
+    fo = np.abs(F_true)
+    f000, s_comp = composition_stats(ex.elements, ex.cell.volume)
+    phi, _ = density_modification(ex.hkl, fo, np.angle(F_pred), ex.cell, ex.grid_shape,
+                                  f000, s_comp, engine.dm)  # fmt: skip
+    F_ref = fo * np.exp(1j * phi)
+    # The success rule is the evaluator's (aligned, |F|-weighted phase error); the map
+    # that is written stays in the template's own frame (never aligned to the truth).
+    aligned, _, _ = align_origin_hand(F_ref, F_true, ex.hkl)
+    wmpe = float(phase_error(aligned, F_true, fo))
+    if wmpe > engine.success_wmpe:
+        return None, wmpe
+    return density_map(ex.hkl, F_ref, ex.cell, ex.grid_shape).astype(np.float32), wmpe
+
+
 def refine_templates(
     ds, templates: str | Path | Mapping, out: str | Path, density_scale: float = 1.0,
-    engine_settings: dict | None = None,
+    engine_settings: dict | None = None, n_jobs: int = 1, progress: bool | None = None,
 ) -> list[str]:  # fmt: skip
     """Refine templates with crysbench's open density-modification engine.
 
-    For each example of a store split ``ds`` (needs ``ds.example(id)``), the template's
-    phases and the true amplitudes go through
-    :func:`crysbench.refine.builtin.density_modification`; when the engine counts the
-    example as solved (its calibrated rule), the refined map (in the template's own
-    frame, never aligned to the truth) is written as ``<out>/<id>.npy``.
+    For each example of a store split ``ds`` (needs ``ds.ids`` and ``ds.example(id)``),
+    the template's phases and the true amplitudes go through
+    :func:`crysbench.refine.builtin.density_modification` once; when the engine counts
+    the example as solved (its calibrated rule, the same as ``crysbench evaluate``),
+    the refined map, in the template's own frame, is written as ``<out>/<id>.npy``.
+    Every outcome is appended to ``<out>/refine.jsonl``, so an interrupted run resumes
+    where it stopped. Like the paper's SHELXE step, this is a training-data step: the
+    success rule looks at the truth, so refined maps of *test* examples are not honest
+    evaluation inputs.
+
+    Parameters
+    ----------
+    ds
+        A split (``crysbench.load_split``).
+    templates : folder or mapping
+        ``<id>.npy`` predictions (physical units, e/Å³).
+    out : path
+        Folder for the refined maps.
+    density_scale : float
+        Unused (templates are read in physical units); kept for call compatibility.
+    engine_settings : dict, optional
+        :class:`crysbench.refine.builtin.BuiltinEngine` arguments.
+    n_jobs : int
+        Worker processes (joblib).
+    progress : bool, optional
+        Progress bar (default: on a terminal).
 
     Returns
     -------
     list of str
-        Ids of the refined examples.
+        Ids of the refined examples (including those refined by an earlier run).
     """
-    from crysbench.maps import density_map
-    from crysbench.metrics import map_to_sf
-    from crysbench.refine.builtin import BuiltinEngine, composition_stats, density_modification
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from crysbench.refine.builtin import BuiltinEngine
 
     engine = BuiltinEngine(**(engine_settings or {}))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    done = []
-    for example_id in ds.ids:
-        t = TemplateSource._read(templates, example_id)
-        if t is None:
-            continue
-        ex = ds.example(example_id)
-        F_pred = map_to_sf(t, ex.cell, ex.hkl)
-        if not engine.refine(ex, F_pred)["refined"]:
-            continue
-        fo = np.abs(np.asarray(ex.F, dtype=np.complex128))
-        f000, s_comp = composition_stats(ex.elements, ex.cell.volume)
-        phi, _ = density_modification(ex.hkl, fo, np.angle(F_pred), ex.cell, ex.grid_shape,
-                                      f000, s_comp, engine.dm)  # fmt: skip
-        rho = density_map(ex.hkl, fo * np.exp(1j * phi), ex.cell, ex.grid_shape)
-        np.save(out / f"{example_id}.npy", rho.astype(np.float32))
-        done.append(example_id)
-    return done
+    log_path = out / "refine.jsonl"
+    seen: dict[str, bool] = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                seen[rec["id"]] = bool(rec["refined"])
+    todo = [i for i in ds.ids if i not in seen]
+
+    def jobs():
+        for example_id in todo:
+            t = TemplateSource._read(templates, example_id)
+            if t is not None:
+                yield example_id, delayed(_refine_one)(ds.example(example_id), t, engine)
+
+    disable = (not progress) if progress is not None else None
+    bar = tqdm(total=len(todo), desc="refine", disable=disable)
+    chunk = max(1, 8 * max(n_jobs, 1))
+    pending = jobs()
+    with Parallel(n_jobs=n_jobs) as par, open(log_path, "a") as log:
+        while True:
+            batch = [j for _, j in zip(range(chunk), pending)]
+            if not batch:
+                break
+            results = par(job for _, job in batch)
+            for (example_id, _), (rho, wmpe) in zip(batch, results):
+                if rho is not None:
+                    tmp = out / f".{example_id}.npy"
+                    np.save(tmp, rho)
+                    tmp.replace(out / f"{example_id}.npy")
+                log.write(json.dumps({"id": example_id, "refined": rho is not None,
+                                      "wmpe": round(wmpe, 3)}) + "\n")  # fmt: skip
+                seen[example_id] = rho is not None
+            log.flush()
+            bar.update(len(batch))
+    bar.close()
+    return [i for i in ds.ids if seen.get(i)]
 
 
 def recycle(args, train_ds, test_ds) -> None:

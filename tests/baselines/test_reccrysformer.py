@@ -358,6 +358,11 @@ def test_refine_templates_with_open_density_modification(dipeptides, tmp_path):
         rho = np.load(tmp_path / f"{i}.npy")
         assert rho.shape == exs[i].grid_shape
         assert _np_pc(rho, exs[i].density) > _np_pc(noisy[i], exs[i].density) + 0.1
+    log = (tmp_path / "refine.jsonl").read_text().splitlines()
+    assert len(log) == 3  # every outcome recorded, refined or not
+    # A second call resumes from the log: nothing is recomputed, the answer is the same.
+    assert refine_templates(Split, {}, tmp_path) == done
+    assert len((tmp_path / "refine.jsonl").read_text().splitlines()) == 3
 
 
 def test_command_line_train_predict_recycle(dipeptides, tmp_path, monkeypatch, capsys):
@@ -377,6 +382,14 @@ def test_command_line_train_predict_recycle(dipeptides, tmp_path, monkeypatch, c
     assert (run / "model.safetensors").exists() and (run / "log.jsonl").exists()
     assert cli.main(["predict", "--run", str(run), "--out", str(tmp_path / "p"), *common]) == 0
     assert len(list((tmp_path / "p").glob("*.npy"))) == len(test_ds)
+    capsys.readouterr()
+    refined = tmp_path / "refined"
+    argv = ["refine", "--templates", str(tmp_path / "p"), "--out", str(refined), "--split", "test"]
+    assert cli.main([*argv, *common]) == 0
+    summary = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["examples"] == len(test_ds) and summary["split"] == "test"
+    assert len((refined / "refine.jsonl").read_text().splitlines()) == len(test_ds)
+    assert len(list(refined.glob("*.npy"))) == summary["refined"]
     assert cli.main(["recycle", "--init", str(run), "--out", str(rec), *common[:-1]]) == 0
     _, meta = load_run(rec)
     assert meta["model"]["in_channels"] == 2 and meta["recycling"]["scheme"] == "modified"
