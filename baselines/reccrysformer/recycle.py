@@ -235,21 +235,14 @@ def transfer_weights(
 def _refine_one(ex, template: np.ndarray, engine) -> tuple[np.ndarray | None, float]:
     """Density modification of one template; the refined map if the engine's rule passes."""
     from crysbench.maps import density_map
-    from crysbench.metrics import align_origin_hand, map_to_sf, phase_error
-    from crysbench.refine.builtin import composition_stats, density_modification
+    from crysbench.metrics import map_to_sf
 
     F_pred = map_to_sf(template, ex.cell, ex.hkl)
-    F_true = np.asarray(ex.F, dtype=np.complex128)
-    fo = np.abs(F_true)
-    f000, s_comp = composition_stats(ex.elements, ex.cell.volume)
-    phi, _ = density_modification(ex.hkl, fo, np.angle(F_pred), ex.cell, ex.grid_shape,
-                                  f000, s_comp, engine.dm)  # fmt: skip
-    F_ref = fo * np.exp(1j * phi)
-    # The success rule is the evaluator's (aligned, |F|-weighted phase error); the map
-    # that is written stays in the template's own frame (never aligned to the truth).
-    aligned, _, _ = align_origin_hand(F_ref, F_true, ex.hkl)
-    wmpe = float(phase_error(aligned, F_true, fo))
-    if wmpe > engine.success_wmpe:
+    F_ref, info = engine.modify(ex, F_pred)
+    # The evaluator's success rule; the map written stays in the template's own frame.
+    verdict = engine.judge(ex, F_pred, F_ref, info["cycles"])
+    wmpe = float(verdict["final_phase_error_weighted"])
+    if not verdict["refined"]:
         return None, wmpe
     return density_map(ex.hkl, F_ref, ex.cell, ex.grid_shape).astype(np.float32), wmpe
 

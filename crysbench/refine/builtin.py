@@ -257,6 +257,53 @@ class BuiltinEngine:
             **dataclasses.asdict(self.dm),
         }
 
+    def modify(self, example: Any, F_pred: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Density modification of one prediction, in the prediction's own frame.
+
+        Parameters
+        ----------
+        example : Example-like
+            Needs ``hkl``, ``F`` (only |F| is used), ``cell``, ``grid_shape``, ``elements``.
+        F_pred : ndarray, shape=(m,), complex
+            The prediction's structure factors at ``example.hkl`` (only phases are used).
+
+        Returns
+        -------
+        F_ref : ndarray, complex
+            ``|F_obs| · exp(i φ_DM)`` at ``example.hkl``.
+        info : dict
+            ``cycles``, ``last_change_deg``, ``s_mask`` of :func:`density_modification`.
+        """
+        fo = np.abs(np.asarray(example.F, dtype=np.complex128))
+        f000, s_comp = composition_stats(example.elements, example.cell.volume)
+        phi, info = density_modification(
+            example.hkl, fo, np.angle(F_pred), example.cell, example.grid_shape,
+            f000, s_comp, self.dm,
+        )  # fmt: skip
+        return fo * np.exp(1j * phi), info
+
+    def judge(self, example: Any, F_pred: np.ndarray, F_ref: np.ndarray, cycles: int) -> dict:
+        """Score a density-modified map against the truth (the success rule).
+
+        Returns
+        -------
+        dict
+            As :meth:`refine`.
+        """
+        F_true = np.asarray(example.F, dtype=np.complex128)
+        fo = np.abs(F_true)
+        Fa, _, inverted = align_origin_hand(F_ref, F_true, example.hkl)
+        Fs, _, _ = align_origin_hand(np.asarray(F_pred), F_true, example.hkl)
+        wmpe = phase_error(Fa, F_true, fo)
+        return {
+            "refined": bool(wmpe <= self.success_wmpe),
+            "final_phase_error": phase_error(Fa, F_true),
+            "final_phase_error_weighted": wmpe,
+            "final_inverted": bool(inverted),
+            "start_phase_error_weighted": phase_error(Fs, F_true, fo),
+            "cycles": int(cycles),
+        }
+
     def refine(self, example: Any, F_pred: np.ndarray) -> dict:
         """Refine one prediction and score it against the truth.
 
@@ -275,22 +322,5 @@ class BuiltinEngine:
             (degrees, after origin and hand alignment), ``final_inverted``,
             ``start_phase_error_weighted`` (aligned the same way), ``cycles``.
         """
-        F_true = np.asarray(example.F, dtype=np.complex128)
-        fo = np.abs(F_true)
-        f000, s_comp = composition_stats(example.elements, example.cell.volume)
-        phi, info = density_modification(
-            example.hkl, fo, np.angle(F_pred), example.cell, example.grid_shape,
-            f000, s_comp, self.dm,
-        )  # fmt: skip
-        F_ref = fo * np.exp(1j * phi)
-        Fa, _, inverted = align_origin_hand(F_ref, F_true, example.hkl)
-        Fs, _, _ = align_origin_hand(np.asarray(F_pred), F_true, example.hkl)
-        wmpe = phase_error(Fa, F_true, fo)
-        return {
-            "refined": bool(wmpe <= self.success_wmpe),
-            "final_phase_error": phase_error(Fa, F_true),
-            "final_phase_error_weighted": wmpe,
-            "final_inverted": bool(inverted),
-            "start_phase_error_weighted": phase_error(Fs, F_true, fo),
-            "cycles": int(info["cycles"]),
-        }
+        F_ref, info = self.modify(example, F_pred)
+        return self.judge(example, F_pred, F_ref, info["cycles"])
