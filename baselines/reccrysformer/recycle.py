@@ -248,7 +248,7 @@ def _refine_one(ex, template: np.ndarray, engine) -> tuple[np.ndarray | None, fl
 
 
 def refine_templates(
-    ds, templates: str | Path | Mapping, out: str | Path, density_scale: float = 1.0,
+    ds, templates: str | Path | Mapping, out: str | Path,
     engine_settings: dict | None = None, n_jobs: int = 1, progress: bool | None = None,
 ) -> list[str]:  # fmt: skip
     """Refine templates with crysbench's open density-modification engine.
@@ -271,8 +271,6 @@ def refine_templates(
         ``<id>.npy`` predictions (physical units, e/Å³).
     out : path
         Folder for the refined maps.
-    density_scale : float
-        Unused (templates are read in physical units); kept for call compatibility.
     engine_settings : dict, optional
         :class:`crysbench.refine.builtin.BuiltinEngine` arguments.
     n_jobs : int
