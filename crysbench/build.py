@@ -1,30 +1,37 @@
 """``crysbench build``: source → entries → examples → zarr store. (io)
 
-Pipeline
---------
-1. *Per entry* (parallel: joblib/loky on one machine, or a dask cluster): read,
-   curate, cut segments, make examples, compute per-example map statistics. The
-   result of each entry is saved atomically as a folder ``<work>/<PDBID>/`` of ``.npy``
-   files (no pickles; read back memory-mapped).
-   A killed build finds these files and skips finished entries (resume).
-2. *Assembly*: examples are ordered by (bucket = grid shape, PDB id, entity,
-   start), splits are assigned by PDB id, normalisation constants are taken from
-   the training split, and the store is written to a temporary folder, then
-   renamed over the target — a finished store is never half-overwritten.
+This module only orchestrates; the work is in tasks that run anywhere (this
+process, loky workers, a dask cluster — :mod:`crysbench.executors`):
 
-Output bytes depend only on the recipe and the input files, not on the number of
-workers, the backend or interruptions.
+1. *Entries* (:func:`crysbench.build_entry.process_entry`, one task per entry):
+   read, curate, cut segments, make examples, and save them as one compressed part
+   file in the cache (``~/.cache/crysbench/entries/<variant>/<recipe hash>/``), keyed
+   on the input file's SHA-256. Cached entries are not redone: a killed build
+   resumes, and a build with the entries of a new PDB release redoes only those.
+2. *Plan* (here, from the tasks' compact summaries): order examples by (grid shape,
+   PDB id, entity, start), assign splits by PDB id, take normalisation constants
+   from the training split, and lay the store out in blocks
+   (:class:`crysbench.storewriter.StoreLayout`).
+3. *Write* (one task per block of 8,192 examples): each block reads its examples
+   from the parts and writes its own meta chunks and whole shards
+   (:class:`crysbench.storewriter.StoreWriter`) into a temporary store.
+4. *Finish*: split id lists, rejections, attributes, then the temporary store is
+   renamed over ``--out`` — a finished store is never half-overwritten.
+
+Memory is bounded by a block, open files by a constant, scratch space by the parts
+(about the finished store's size). Output bytes depend only on the recipe and the
+input files, not on the number of workers, the backend or interruptions.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
+import resource
 import shutil
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import gemmi
@@ -32,14 +39,20 @@ import numpy as np
 import zarr
 
 from crysbench._version import __version__
-from crysbench.example import examples_from_entry
-from crysbench.segments import Rejection
+from crysbench.build_entry import process_entry
+from crysbench.executors import Executor, ExecutorError
 from crysbench.splits import assign_split, split_fingerprint
-from crysbench.store import SCHEMA_VERSION, disk_usage, example_checksum, write_arrays
-from crysbench.structures import StructureError, read_entry
+from crysbench.staging import PartFiles
+from crysbench.store import SCHEMA_VERSION, disk_usage
+from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.variants import Variant, get_variant
 
-__all__ = ["build_store", "process_entry", "BuildError", "reason_category"]
+__all__ = ["build_store", "process_entry", "BuildError", "reason_category", "default_cache_dir"]
+
+#: Example rows per block: the unit of parallel writing (fixed: bytes depend on it).
+BLOCK = 8192
+_SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+_WORK_MARK = ".crysbench-work"
 
 
 class BuildError(RuntimeError):
@@ -65,156 +78,13 @@ def reason_category(reason: str) -> str:
     return reason.split(":")[0][:40]
 
 
-# -- per-entry work ----------------------------------------------------------------
-def process_entry(path: str, pdb_id: str, variant_key: str, work_dir: str) -> str:
-    """Make all examples of one entry and save them to ``work_dir/<PDBID>/``.
-
-    Returns the path of the result file. Finished entries are not redone.
-    """
-    out = Path(work_dir) / pdb_id
-    if out.is_dir():
-        return str(out)
-    v = get_variant(variant_key)
-    t0 = time.perf_counter()
-    rejected: list[Rejection] = []
-    rows: list[dict] = []
-    timing = collections.Counter()
-    try:
-        entry = read_entry(path, pdb_id=pdb_id)
-        reasons = entry.curation_reasons()
-        timing["read"] += time.perf_counter() - t0
-        if reasons:
-            rejected.extend(Rejection(pdb_id, r, "entry") for r in reasons)
-        else:
-            for ex in examples_from_entry(entry, v, rejected):
-                timing["cell"] += ex.timings["cell"]
-                timing["structure_factors"] += ex.timings["structure_factors"]
-                t1 = time.perf_counter()
-                d = ex.density
-                timing["maps"] += time.perf_counter() - t1
-                rows.append(_row(ex, d))
-    except StructureError as exc:
-        rejected.append(Rejection(pdb_id, f"unreadable: {exc}", "entry"))
-    timing["total"] = time.perf_counter() - t0
-    _save_entry(out, pdb_id, rows, rejected, dict(timing))
-    return str(out)
-
-
-def _row(ex, density: np.ndarray) -> dict:
-    z = np.array([gemmi.Element(str(e)).atomic_number for e in ex.elements], dtype=np.uint8)
-    names = np.zeros((len(ex.atom_names), 4), dtype=np.uint8)
-    for i, n in enumerate(ex.atom_names):
-        b = str(n).encode()[:4]
-        names[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-    return {
-        "id": ex.id,
-        "pdb_id": ex.pdb_id,
-        "entity": ex.entity,
-        "chain": ex.chain,
-        "start": ex.start,
-        "sequence": ex.sequence,
-        "cell": np.array(ex.cell.parameters, dtype=np.float64),
-        "dmin": ex.dmin,
-        "rate": ex.rate,
-        "grid_shape": np.array(ex.grid_shape, dtype=np.int32),
-        "hkl": ex.hkl.astype(np.int16),
-        "F": np.stack([ex.F.real, ex.F.imag], axis=1).astype(np.float32),
-        "element": z,
-        "name": names,
-        "residue": ex.residue_index.astype(np.int16),
-        "xyz": ex.positions.astype(np.float32),
-        "density_max": float(density.max()),
-        "density_min": float(density.min()),
-        # The Patterson's largest value is its origin peak, P(0) = (1/V) Σ_h |F(h)|²
-        # (|P(u)| ≤ P(0) for an autocorrelation), so no Patterson synthesis is needed.
-        "patterson_max": float(
-            2.0 * np.sum(np.abs(ex.F.astype(np.complex128)) ** 2) / ex.cell.volume
-        ),
-        "checksum": example_checksum(ex.hkl, ex.F, ex.grid_shape),
-    }
-
-
-_SCALARS = (
-    "id",
-    "pdb_id",
-    "entity",
-    "chain",
-    "start",
-    "sequence",
-    "dmin",
-    "rate",
-    "density_max",
-    "density_min",
-    "patterson_max",
-    "checksum",
-)
-_VECTORS = ("cell", "grid_shape")
-_RAGGED = {
-    "hkl": "refl",
-    "F": "refl",
-    "element": "atom",
-    "name": "atom",
-    "residue": "atom",
-    "xyz": "atom",
-}
-
-
-def _save_entry(out: Path, pdb_id: str, rows, rejected, timing) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    for k in _SCALARS:
-        arrays[k] = np.array([r[k] for r in rows])
-    for k, width in (("cell", 6), ("grid_shape", 3)):
-        arrays[k] = np.array([r[k] for r in rows]).reshape(len(rows), width)
-    for k in _RAGGED:
-        parts = [r[k] for r in rows]
-        arrays[k] = np.concatenate(parts) if parts else np.zeros((0,))
-    arrays["n_refl"] = np.array([len(r["hkl"]) for r in rows], dtype=np.int64)
-    arrays["n_atom"] = np.array([len(r["element"]) for r in rows], dtype=np.int64)
-    arrays["rejected"] = np.array(
-        [json.dumps([r.id, r.reason, r.stage]) for r in rejected], dtype=str
-    )
-    arrays["timing"] = np.array(json.dumps(timing))
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for k, a in arrays.items():
-        np.save(tmp / f"{k}.npy", a, allow_pickle=False)
-    os.replace(tmp, out)  # atomic: a killed worker leaves only a *.tmp-* folder
-
-
-class _EntryData:
-    """Memory-mapped access to one entry's saved examples (no pickles)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._arrays: dict[str, np.ndarray] = {}
-        self.refl_off = np.concatenate([[0], np.cumsum(self["n_refl"])])
-        self.atom_off = np.concatenate([[0], np.cumsum(self["n_atom"])])
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        a = self._arrays.get(key)
-        if a is None:
-            a = np.load(self.path / f"{key}.npy", mmap_mode="r", allow_pickle=False)
-            self._arrays[key] = a
-        return a
-
-    def ragged(self, key: str, i: int) -> np.ndarray:
-        off = self.refl_off if _RAGGED[key] == "refl" else self.atom_off
-        return np.asarray(self[key][off[i] : off[i + 1]])
-
-
-def _ragged_row(e: _EntryData, key: str, i: int) -> np.ndarray:
-    if key == "refl":  # one table per reflection: Re F, Im F, h, k, l (one read)
-        return np.concatenate([e.ragged("F", i), e.ragged("hkl", i).astype(np.float32)], axis=1)
-    return e.ragged(key, i)
-
-
-# -- the whole build -------------------------------------------------------------
-@dataclass
-class _Meta:
-    pdb_id: str
-    index: int
-    key: tuple
+def default_cache_dir() -> Path:
+    """Root of crysbench's caches: ``$CRYSBENCH_CACHE``, else ``$XDG_CACHE_HOME/crysbench``,
+    else ``~/.cache/crysbench`` (downloads in ``pdb/``, built entries in ``entries/``)."""
+    if os.environ.get("CRYSBENCH_CACHE"):
+        return Path(os.environ["CRYSBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "crysbench"
 
 
 def _is_url(path: str) -> bool:
@@ -226,34 +96,93 @@ def default_out(variant: Variant) -> str:
     return f"{variant.name}.zarr"
 
 
-def _run_entries(tasks, jobs: int, backend: str, scheduler: str | None, progress: bool):
-    from joblib import Parallel, delayed, parallel_config
-    from tqdm.auto import tqdm
+def _is_store(path: Path) -> bool:
+    try:
+        meta = json.loads((path / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return False
+    attrs = meta.get("attributes", {})
+    return "crysbench_schema" in attrs or "layout" in attrs
 
-    bar = tqdm(
-        total=len(tasks), desc="entries", unit="entry", disable=not progress, file=sys.stderr
-    )
-    calls = (delayed(process_entry)(*t) for t in tasks)
-    if backend == "dask":
+
+def _check_out(out: str, overwrite: bool) -> None:
+    """Refuse to replace anything but a crysbench store (and that only with overwrite)."""
+    if _is_url(out):
         try:
-            from dask.distributed import Client
-        except ImportError:
-            raise BuildError("--backend dask needs `pip install crysbench[dask]`") from None
-        client = Client(scheduler) if scheduler else Client(processes=False)
-        try:
-            with parallel_config(backend="dask"):
-                for _ in Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
-                    bar.update()
-        finally:
-            client.close()
-    elif jobs == 1:
-        for t in tasks:
-            process_entry(*t)
-            bar.update()
-    else:
-        for _ in Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(calls):
-            bar.update()
-    bar.close()
+            attrs = dict(zarr.open_group(out, mode="r").attrs)
+        except Exception:  # nothing there yet
+            return
+        if "crysbench_schema" in attrs and not overwrite:
+            raise BuildError(f"{out} already holds a crysbench store; pass --overwrite to rebuild")
+        return
+    p = Path(out)
+    if not p.exists() or (p.is_dir() and not any(p.iterdir())):
+        return
+    if not p.is_dir() or not _is_store(p):
+        raise BuildError(
+            f"{out} exists and is not a crysbench store; refusing to replace it "
+            "(choose another --out)"
+        )
+    if not overwrite:
+        raise BuildError(f"{out} already holds a crysbench store; pass --overwrite to rebuild it")
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive lock (flock) held for the whole build; released even on SIGKILL."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a+")  # noqa: SIM115 - held for the duration
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        who = f.read().strip() or "another process"
+        f.close()
+        raise BuildError(
+            f"another crysbench build ({who}) is writing {path.with_suffix('')}; "
+            "wait for it to finish, or remove the stale lock file " + str(path)
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}")
+    f.flush()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        f.close()
+
+
+def _work_folder(base: Path, v: Variant) -> tuple[Path, bool]:
+    """``base/<variant>/<recipe hash>``; marks ``base`` as crysbench's when it creates it."""
+    created = not base.exists()
+    base.mkdir(parents=True, exist_ok=True)
+    if created:
+        (base / _WORK_MARK).write_text("made by crysbench build; safe to delete\n")
+    parts = base / v.key / v.recipe_hash
+    parts.mkdir(parents=True, exist_ok=True)
+    return parts, created
+
+
+def _remove_work(base: Path, parts: Path) -> None:
+    """Delete only what the build made: the parts folder, then empty marked parents."""
+    shutil.rmtree(parts, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        parts.parent.rmdir()
+    if (base / _WORK_MARK).is_file() and {p.name for p in base.iterdir()} == {_WORK_MARK}:
+        (base / _WORK_MARK).unlink()
+        with contextlib.suppress(OSError):
+            base.rmdir()
+
+
+def _open_files() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # pragma: no cover - not Linux
+        return -1
 
 
 def build_store(
@@ -268,6 +197,9 @@ def build_store(
     progress: bool = True,
     entries: dict[str, Path] | None = None,
     cache_dir: str | None = None,
+    no_cache: bool = False,
+    overwrite: bool = False,
+    block: int = BLOCK,
 ) -> dict:
     """Build (or resume) a store; returns the build report.
 
@@ -278,66 +210,300 @@ def build_store(
     source : str
         ``"bundled"``, ``"rcsb"``, ``"paper"`` or a local folder / PDB mirror.
     out : str, optional
-        Local path or fsspec URL; default ``<variant>.zarr``.
+        Local path or fsspec URL; default ``<variant>.zarr``. An existing crysbench
+        store there is replaced only with ``overwrite``; anything else is refused.
     jobs : int
-        Worker processes (loky backend).
+        Worker processes (loky), or the size of a local dask cluster.
     backend : {"loky", "dask"}
+        ``dask`` runs every stage (entries and store writing) on the cluster.
     scheduler : str, optional
         Dask scheduler address (``tcp://host:8786``); a local cluster otherwise.
     limit : int, optional
-        Use only the first N entries (sorted by PDB id).
+        Use only the first N entries (sorted by PDB id); N ≥ 1.
     work_dir : str, optional
-        Where per-entry results are kept for resuming; default ``<out>.partial``.
+        Keep this build's per-entry results in ``work_dir`` instead of the cache and
+        delete them (only them) after success.
     entries : dict, optional
         Explicit ``{pdb_id: path}`` instead of resolving ``source``.
     cache_dir : str, optional
-        Download cache of the ``rcsb``/``paper`` sources (default ``~/.cache/crysbench/pdb``).
+        Root of the caches (default :func:`default_cache_dir`): downloads of the
+        ``rcsb``/``paper`` sources in ``pdb/``, built entries in ``entries/``.
+    no_cache : bool
+        Do not keep built entries after the build (``<out>.partial`` while it runs).
+    overwrite : bool
+        Replace an existing crysbench store at ``out``.
+    block : int
+        Examples per block (fixed per store layout; tests use small blocks).
 
     Returns
     -------
     dict
         The build report (also saved in the store's attributes).
+
+    Examples
+    --------
+    >>> import tempfile, crysbench
+    >>> out = tempfile.mkdtemp() + "/d.zarr"
+    >>> rep = crysbench.build_store("dipeptide", out=out, limit=2, progress=False, no_cache=True)
+    >>> rep["n_examples"] > 0
+    True
     """
     v = get_variant(variant)
     out = str(out or default_out(v))
     t_start = time.perf_counter()
+    if limit is not None and limit < 1:
+        raise BuildError(f"--limit must be at least 1, not {limit}")
+    cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
     if entries is None:
         from crysbench.sources import resolve_source
 
-        entries = resolve_source(source, cache_dir=cache_dir)
-    ids = sorted(entries)
-    if limit is not None:
-        ids = ids[:limit]
+        entries = resolve_source(source, cache_dir=cache_root / "pdb")
+    ids = sorted(entries)[:limit]
     if not ids:
         raise BuildError(f"source {source!r} has no entries")
-    if work_dir is None:
-        if _is_url(out):
-            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-            work_dir = str(
-                cache / "crysbench" / "partial" / out.replace("://", "_").replace("/", "_")
-            )
-        else:
-            work_dir = out.rstrip("/") + ".partial"
-    work = Path(work_dir) / v.key / v.recipe_hash
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BuildError(f"cannot create work folder {work}: {exc}") from None
-    tasks = [(str(entries[i]), i, v.key, str(work)) for i in ids]
+    _check_out(out, overwrite)
+    lock = Path(out.rstrip("/") + ".lock") if not _is_url(out) else cache_root / "locks"
+    if _is_url(out):
+        lock = lock / (out.replace("://", "_").replace("/", "_") + ".lock")
+    with _lock(lock):
+        ephemeral = no_cache or work_dir is not None
+        base = Path(work_dir or out.rstrip("/") + ".partial") if ephemeral else cache_root
+        if _is_url(out) and ephemeral and work_dir is None:
+            base = cache_root / "partial" / out.replace("://", "_").replace("/", "_")
+        try:
+            parts_dir, _ = _work_folder(base if ephemeral else base / "entries", v)
+        except OSError as exc:
+            raise BuildError(f"cannot create work folder under {base}: {exc}") from None
+        try:
+            with Executor(jobs, backend, scheduler, progress) as ex:
+                report = _build(v, ids, entries, parts_dir, out, ex, block)
+        except ExecutorError as exc:
+            raise BuildError(str(exc)) from None
+        report["source"] = source
+        if v.name == "const-res":
+            report["paper"] = _paper_summary(out, report, ids)
+        report["jobs"], report["backend"] = jobs, backend
+        report["cache"] = None if ephemeral else str(parts_dir)
+        report["time"]["total_wall"] = round(time.perf_counter() - t_start, 3)
+        _write_report(out, report)
+        if ephemeral:
+            _remove_work(base, parts_dir)
+    return report
+
+
+def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, block: int) -> dict:
+    res = {"rss": 0, "fds": _open_files()}
+
+    def note(r: dict) -> None:
+        res["rss"] = max(res["rss"], r["rss"])
+        res["fds"] = max(res["fds"], r["fds"], _open_files())
+
     t0 = time.perf_counter()
-    _run_entries(tasks, jobs, backend, scheduler, progress)
+    tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
+    summaries = {}
+    for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
+        note(r)
+        summaries[r["pdb_id"]] = r
     t_entries = time.perf_counter() - t0
-    report = _assemble(v, ids, work, out, progress)
-    report["time"]["entries_wall"] = round(t_entries, 3)
-    report["time"]["total_wall"] = round(time.perf_counter() - t_start, 3)
-    report["source"] = source
-    if v.name == "const-res":
-        report["paper"] = _paper_summary(out, report, ids)
-    report["jobs"] = jobs
-    report["backend"] = backend
-    _write_report(out, report)
+
+    t0 = time.perf_counter()
+    plan = _plan(v, ids, summaries)
+    n = plan["n"]
+    if n == 0:
+        raise BuildError("no examples survived curation and filtering; nothing to store")
+    layout = StoreLayout.plan(plan["n_refl"], plan["n_atom"], block=block)
+    tmp = out if _is_url(out) else out.rstrip("/") + ".tmp-build"
+    if not _is_url(out) and os.path.exists(tmp):
+        if not _is_store(Path(tmp)) and any(Path(tmp).iterdir()):
+            raise BuildError(f"{tmp} exists and was not made by crysbench; move it away")
+        shutil.rmtree(tmp)
+    writer = StoreWriter.create(tmp, layout)
+    t_plan = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    in_process = out.startswith("memory://")  # an in-memory store lives in this process only
+    parts = [summaries[i]["part"] for i in ids]
+    block_tasks = [_block_task(plan, layout, b, parts) for b in range(layout.blocks)]
+    test_lines: list[tuple[str, str]] = []
+    runner = Executor(1) if in_process else ex
+    for r in runner.map_unordered(
+        write_block, [(tmp, layout.to_dict(), *t) for t in block_tasks], desc="write", unit="block"
+    ):
+        note(r)
+        test_lines.extend(r["test"])
+    t_write = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    report = _finish(v, ids, summaries, plan, writer, test_lines)
+    t_finish = time.perf_counter() - t0
+    report["time"].update(
+        entries_wall=round(t_entries, 3),
+        plan_wall=round(t_plan, 3),
+        write_wall=round(t_write, 3),
+        finish_wall=round(t_finish, 3),
+    )
+    scratch = [Path(summaries[i]["part"]) for i in ids]
+    report["resources"] = {
+        "peak_rss_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_worker": res["rss"],
+        "open_files_max": res["fds"],
+        "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "scratch_bytes": sum(p.stat().st_size for p in scratch if p.is_file()),
+        "scratch_files": len(scratch),
+        "cached_entries": sum(1 for i in ids if summaries[i]["cached"]),
+    }
     if not _is_url(out):
-        shutil.rmtree(work_dir, ignore_errors=True)
+        _swap_into_place(tmp, out)
+        nbytes, nfiles = disk_usage(out)
+        report["bytes_per_example"] = round(nbytes / n, 1)
+        report["files_per_1000"] = round(1000 * nfiles / n, 2)
+        report["bytes"], report["files"] = nbytes, nfiles
+        sb = report["resources"]["scratch_bytes"]
+        report["resources"]["scratch_over_store"] = round(sb / max(nbytes, 1), 3)
+    return report
+
+
+def _plan(v: Variant, ids: list[str], summaries: dict) -> dict:
+    """Store order, splits and buckets from the compact per-entry summaries."""
+    cols: dict[str, list] = collections.defaultdict(list)
+    entry_split = {}
+    for k, pid in enumerate(ids):
+        exs = summaries[pid]["examples"]
+        m = len(exs.get("offset", []))
+        entry_split[pid] = assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction)
+        cols["entry"].append(np.full(m, k, dtype=np.int32))
+        if not m:
+            continue
+        for name in ("entity", "start", "n_refl", "n_atom", "offset", "length", "crc32"):
+            cols[name].append(np.asarray(exs[name], dtype=np.int64))
+        for name in ("density_max", "density_min", "patterson_max"):
+            cols[name].append(np.asarray(exs[name], dtype=np.float64))
+        cols["grid_shape"].append(np.asarray(exs["grid_shape"], dtype=np.int32).reshape(m, 3))
+    if not cols["offset"]:
+        return {"n": 0, "entry_split": entry_split}
+    c = {k: np.concatenate(val) for k, val in cols.items()}
+    shape = c["grid_shape"]
+    order = np.lexsort((c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0]))
+    c = {k: val[order] for k, val in c.items()}
+    codes = np.array([_SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
+    c["split"] = codes[c["entry"]]
+    bucket_keys, bucket = np.unique(c["grid_shape"], axis=0, return_inverse=True)
+    c["bucket"] = bucket.reshape(-1).astype(np.int32)
+    c["bucket_keys"] = bucket_keys
+    c["n"] = len(order)
+    c["entry_split"] = entry_split
+    return c
+
+
+def _block_task(plan: dict, layout: StoreLayout, b: int, parts: list[str]) -> tuple:
+    """Arguments of the write task of block ``b``: its parts and record locations."""
+    lo, hi = layout.rows(b)
+    uniq, local = np.unique(plan["entry"][lo:hi], return_inverse=True)
+    loc = np.stack([plan[k][lo:hi] for k in ("offset", "length", "crc32")], axis=1)
+    return (
+        b,
+        [parts[i] for i in uniq],
+        local.reshape(-1).astype(np.int32),
+        loc,
+        plan["split"][lo:hi],
+        plan["bucket"][lo:hi],
+    )
+
+
+def write_block(
+    tmp: str,
+    layout: dict,
+    b: int,
+    parts: list[str],
+    local: np.ndarray,
+    loc: np.ndarray,
+    split: np.ndarray,
+    bucket: np.ndarray,
+) -> dict:
+    """Task: write block ``b`` of the store at ``tmp`` from its examples' part records.
+
+    Returns the test split's ``(id, checksum)`` pairs of the block (for the
+    fingerprint) and the worker's peak RSS and open files.
+    """
+    writer = StoreWriter(tmp, StoreLayout.from_dict(layout))
+    test: list[tuple[str, str]] = []
+    with PartFiles(max_open=32) as files:
+
+        def records():
+            for j in range(len(local)):
+                off, length, crc = (int(x) for x in loc[j])
+                rec = files.read(parts[local[j]], off, length, crc)
+                if split[j] == _SPLIT_CODES["test"]:
+                    test.append((rec["head"]["id"], rec["head"]["checksum"]))
+                yield rec
+
+        writer.write_block(b, records(), {"split": split, "bucket": bucket})
+    return {
+        "test": test,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "fds": _open_files(),
+    }
+
+
+def _finish(v: Variant, ids, summaries, plan, writer: StoreWriter, test_lines) -> dict:
+    """Split lists, rejections, normalisation, fingerprint and attributes."""
+    import numcodecs
+
+    counts = writer.write_id_lists({c: s for s, c in _SPLIT_CODES.items()})
+    rejected = [tuple(r) for pid in ids for r in summaries[pid]["rejections"]]
+    writer.write_table(
+        "rejections",
+        {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
+    )
+    fingerprint = split_fingerprint([t[0] for t in test_lines], [t[1] for t in test_lines])
+    train = plan["split"] == _SPLIT_CODES["train"]
+    bucket = plan["bucket"]
+    buckets = [
+        {
+            "shape": [int(x) for x in key],
+            "count": int((bucket == i).sum()),
+            "train": int(((bucket == i) & train).sum()),
+        }
+        for i, key in enumerate(plan["bucket_keys"])
+    ]
+    timing: collections.Counter = collections.Counter()
+    for pid in ids:
+        timing.update(summaries[pid]["timing"])
+    entry_split = plan["entry_split"]
+    has = sorted(set(np.unique(plan["entry"]).tolist()))
+    entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)
+    rej_counts = collections.Counter(reason_category(r[1]) for r in rejected)
+    report = {
+        "variant": v.key,
+        "n_entries": len(ids),
+        "n_examples": int(plan["n"]),
+        "counts": counts,
+        "entries": dict(entries_by_split),
+        "rejected": dict(sorted(rej_counts.items())),
+        "rejections": [list(r) for r in rejected],
+        "buckets": buckets,
+        "time": {k: round(float(val), 3) for k, val in timing.items()},
+    }
+    attrs = {
+        "crysbench_schema": SCHEMA_VERSION,
+        "variant": v.key,
+        "recipe": v.to_dict(),
+        "recipe_hash": v.recipe_hash,
+        "crysbench_version": __version__,
+        "gemmi_version": gemmi.__version__,
+        "library_versions": {
+            "gemmi": gemmi.__version__,
+            "numpy": np.__version__,
+            "zarr": zarr.__version__,
+            "numcodecs": numcodecs.__version__,
+        },
+        "counts": counts,
+        "entries": dict(entries_by_split),
+        "fingerprint": fingerprint,
+        "normalization": _normalization(plan, train),
+        "buckets": buckets,
+    }
+    writer.finish({**attrs, "report": _attrs_report(report)})
     return report
 
 
@@ -380,200 +546,21 @@ def _write_report(out: str, report: dict) -> None:
     g.attrs.update({"report": _attrs_report(report)})
 
 
-def _assemble(v: Variant, ids: list[str], work: Path, out: str, progress: bool) -> dict:
-    t0 = time.perf_counter()
-    metas: list[_Meta] = []
-    rejected: list[tuple[str, str, str]] = []
-    timing = collections.Counter()
-    entry_split: dict[str, str] = {}
-    per_entry: dict[str, dict] = {}
-    for pid in ids:
-        z = _EntryData(work / pid)
-        rejected.extend(tuple(json.loads(s)) for s in z["rejected"].tolist())
-        timing.update(json.loads(str(z["timing"])))
-        shapes = np.asarray(z["grid_shape"]).reshape(-1, 3)
-        entity, start = np.asarray(z["entity"]), np.asarray(z["start"])
-        for i in range(len(z["id"])):
-            key = (tuple(int(x) for x in shapes[i]), pid, int(entity[i]), int(start[i]))
-            metas.append(_Meta(pid, i, key))
-        per_entry[pid] = {"examples": int(len(z["id"]))}
-        entry_split[pid] = assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction)
-    metas.sort(key=lambda m: m.key)
-    n = len(metas)
-    if n == 0:
-        raise BuildError("no examples survived curation and filtering; nothing to store")
-
-    cache: collections.OrderedDict[str, _EntryData] = collections.OrderedDict()
-
-    def entry(pid: str) -> _EntryData:
-        if pid in cache:
-            cache.move_to_end(pid)
-            return cache[pid]
-        d = _EntryData(work / pid)
-        cache[pid] = d
-        if len(cache) > 256:  # memory-mapped, so memory stays flat in the number of examples
-            cache.popitem(last=False)
-        return d
-
-    cols: dict[str, list] = collections.defaultdict(list)
-    refl_off = np.zeros(n + 1, dtype=np.int64)
-    atom_off = np.zeros(n + 1, dtype=np.int64)
-    for j, m in enumerate(metas):
-        e = entry(m.pdb_id)
-        for k in _SCALARS + _VECTORS:
-            cols[k].append(e[k][m.index])
-        refl_off[j + 1] = refl_off[j] + e["n_refl"][m.index]
-        atom_off[j + 1] = atom_off[j] + e["n_atom"][m.index]
-    split_names = np.array([entry_split[m.pdb_id] for m in metas])
-    split_code = np.array([{"train": 0, "valid": 1, "test": 2}[s] for s in split_names], np.int8)
-    shapes = np.array(cols["grid_shape"], dtype=np.int32)
-    bucket_keys = sorted({tuple(s) for s in shapes.tolist()})
-    bucket_index = {b: i for i, b in enumerate(bucket_keys)}
-    bucket = np.array([bucket_index[tuple(s)] for s in shapes.tolist()], dtype=np.int32)
-
-    tmp = out if _is_url(out) else out.rstrip("/") + ".tmp-build"
-    if not _is_url(out):
-        shutil.rmtree(tmp, ignore_errors=True)
-    root = zarr.open_group(tmp, mode="w", zarr_format=3)
-    meta = root.create_group("meta")
-    for k in ("id", "pdb_id", "chain", "sequence", "checksum"):
-        write_arrays(meta, k, np.array(cols[k], dtype=str))
-    for k, dt in (
-        ("entity", np.int32),
-        ("start", np.int32),
-        ("dmin", np.float64),
-        ("rate", np.float64),
-        ("density_max", np.float32),
-        ("density_min", np.float32),
-        ("patterson_max", np.float32),
-    ):
-        write_arrays(meta, k, np.array(cols[k], dtype=dt))
-    write_arrays(meta, "cell", np.array(cols["cell"], dtype=np.float64))
-    write_arrays(meta, "grid_shape", shapes)
-    write_arrays(meta, "split", split_code)
-    write_arrays(meta, "bucket", bucket)
-    write_arrays(meta, "refl_offset", refl_off)
-    write_arrays(meta, "atom_offset", atom_off)
-
-    # ragged arrays, streamed in blocks of examples in store order
-    atoms = root.create_group("atoms")
-    specs = {
-        "refl": (root, "reflections", (5,), np.float32, refl_off),
-        "element": (atoms, "element", (), np.uint8, atom_off),
-        "name": (atoms, "name", (4,), np.uint8, atom_off),
-        "residue": (atoms, "residue", (), np.int16, atom_off),
-        "xyz": (atoms, "xyz", (3,), np.float32, atom_off),
-    }
-    from crysbench.store import compressor
-
-    arrays = {}
-    for k, (grp, name, tail, dt, off) in specs.items():
-        total = int(off[-1])
-        # small inner chunks keep random access cheap; big shards keep files few
-        chunk = min(1 << 13, max(total, 1))
-        shard = min(chunk * 256, max(total, 1))
-        shard = int(np.ceil(shard / chunk) * chunk)
-        arrays[k] = grp.create_array(
-            name,
-            shape=(total,) + tail,
-            dtype=dt,
-            chunks=(chunk,) + tail,
-            shards=(shard,) + tail,
-            compressors=compressor(),
-        )
-    block = 512  # examples per write: bounds memory (~60 MB of reflections)
-    for s in range(0, n, block):
-        e_idx = range(s, min(s + block, n))
-        for k, (_, _, _, dt, off) in specs.items():
-            parts = [_ragged_row(entry(metas[j].pdb_id), k, metas[j].index) for j in e_idx]
-            data = np.concatenate(parts).astype(dt) if parts else None
-            if data is not None and len(data):
-                arrays[k][int(off[s]) : int(off[e_idx[-1] + 1])] = data.reshape(
-                    (-1,) + arrays[k].shape[1:]
-                )
-
-    splits_grp = root.create_group("splits")
-    ids_arr = np.array(cols["id"], dtype=str)
-    counts = {}
-    for name in ("train", "valid", "test"):
-        sel = ids_arr[split_names == name]
-        write_arrays(splits_grp, name, sel)
-        counts[name] = int(len(sel))
-
-    checks = np.array(cols["checksum"], dtype=str)
-    test = split_names == "test"
-    fingerprint = split_fingerprint(ids_arr[test], checks[test])
-    train = split_names == "train"
-    normalization = _normalization(cols, train)
-    buckets = [
-        {
-            "shape": list(b),
-            "count": int((bucket == i).sum()),
-            "train": int(((bucket == i) & train).sum()),
-        }
-        for i, b in enumerate(bucket_keys)
-    ]
-    rej_counts = collections.Counter(reason_category(r[1]) for r in rejected)
-    entries_by_split = collections.Counter(entry_split[p] for p in ids if per_entry[p]["examples"])
-    report = {
-        "variant": v.key,
-        "n_entries": len(ids),
-        "n_examples": n,
-        "counts": counts,
-        "entries": dict(entries_by_split),
-        "rejected": dict(sorted(rej_counts.items())),
-        "rejections": [list(r) for r in rejected],
-        "buckets": buckets,
-        "time": {k: round(float(val), 3) for k, val in timing.items()},
-    }
-    attrs = {
-        "crysbench_schema": SCHEMA_VERSION,
-        "variant": v.key,
-        "recipe": v.to_dict(),
-        "recipe_hash": v.recipe_hash,
-        "crysbench_version": __version__,
-        "gemmi_version": gemmi.__version__,
-        "counts": counts,
-        "entries": dict(entries_by_split),
-        "fingerprint": fingerprint,
-        "normalization": normalization,
-        "buckets": buckets,
-    }
-    rej = root.create_group("rejections")
-    for j, name in enumerate(("id", "reason", "stage")):
-        write_arrays(rej, name, np.array([r[j] for r in rejected], dtype=str))
-    root.attrs.update({**attrs, "report": _attrs_report(report)})
-    report["time"]["assemble"] = round(time.perf_counter() - t0, 3)
-    if not _is_url(out):
-        _swap_into_place(tmp, out)
-        nbytes, nfiles = disk_usage(out)
-        report["bytes_per_example"] = round(nbytes / n, 1)
-        report["files_per_1000"] = round(1000 * nfiles / n, 2)
-        report["bytes"] = nbytes
-        report["files"] = nfiles
-    return report
-
-
-def _normalization(cols: dict, train: np.ndarray) -> dict:
+def _normalization(plan: dict, train: np.ndarray) -> dict:
     """Dataset-wide scaling constants from the training split (paper: max |value|).
 
     The Patterson scale is its largest origin peak (no Patterson value exceeds
     P(0) in magnitude), so only its maximum is recorded.
     """
-    out = {}
     sel = train if train.any() else np.ones_like(train)
     source = "train" if train.any() else "all"
-    mx = np.array(cols["density_max"], dtype=np.float64)[sel].max()
-    mn = np.array(cols["density_min"], dtype=np.float64)[sel].min()
-    out["density"] = {
-        "max": float(mx),
-        "min": float(mn),
-        "scale": float(max(abs(mx), abs(mn))),
-        "source_split": source,
+    mx = float(plan["density_max"][sel].max())
+    mn = float(plan["density_min"][sel].min())
+    pmax = float(plan["patterson_max"][sel].max())
+    return {
+        "density": {"max": mx, "min": mn, "scale": max(abs(mx), abs(mn)), "source_split": source},
+        "patterson": {"max": pmax, "scale": pmax, "source_split": source},
     }
-    pmax = float(np.array(cols["patterson_max"], dtype=np.float64)[sel].max())
-    out["patterson"] = {"max": pmax, "scale": pmax, "source_split": source}
-    return out
 
 
 def _swap_into_place(tmp: str, out: str) -> None:

@@ -31,6 +31,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         work_dir=args.work_dir,
         progress=not args.quiet,
         cache_dir=args.cache_dir,
+        no_cache=args.no_cache,
+        overwrite=args.overwrite,
     )
     print(format_report(report))
     return 0
@@ -92,12 +94,36 @@ def make_parser() -> argparse.ArgumentParser:
         help="bundled (default, offline demo), rcsb, paper, or a local folder/PDB mirror",
     )
     p.add_argument("--out", help="store path or fsspec URL (default <variant>.zarr)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--backend", choices=["loky", "dask"], default="loky")
-    p.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="worker processes, or local dask workers (default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="loky: processes on this machine; dask: every stage as cluster tasks",
+    )
+    p.add_argument(
+        "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (with --backend dask)"
+    )
     p.add_argument("--limit", type=int, help="only the first N entries (quick subset)")
-    p.add_argument("--work-dir", help="folder for resumable per-entry results")
-    p.add_argument("--cache-dir", help="download cache for --source rcsb/paper")
+    p.add_argument(
+        "--work-dir",
+        help="keep this build's per-entry results here (not in the cache); removed after success",
+    )
+    p.add_argument(
+        "--cache-dir",
+        help="cache root: downloads in pdb/, built entries in entries/ "
+        "(default $CRYSBENCH_CACHE, $XDG_CACHE_HOME/crysbench or ~/.cache/crysbench)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not keep built entries for later builds (<out>.partial while running)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing crysbench store at --out"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_build)
 

@@ -8,6 +8,15 @@ import crysbench
 from crysbench.structures import bundled_entries
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Builds cache their entries under a temporary folder, never the user's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CRYSBENCH_CACHE", str(tmp_path_factory.mktemp("crysbench-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def entries():
     """Bundled entry paths by PDB id."""

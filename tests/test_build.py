@@ -72,18 +72,20 @@ def test_jobs_and_resume_give_same_fingerprint(tmp_path, subset, built):
     from crysbench.variants import get_variant
 
     v = get_variant("const-res")
-    work = tmp_path / "resume.zarr.partial" / v.key / v.recipe_hash
+    cache = tmp_path / "cache"
+    work = cache / "entries" / v.key / v.recipe_hash
     work.mkdir(parents=True)
     for pid in ("4E43", "1A8O"):
         process_entry(str(subset[pid]), pid, v.key, str(work))
-    (work / "3JQH.tmp-999").mkdir()  # what a killed worker leaves
-    (work / "3JQH.tmp-999" / "F.npy").write_bytes(b"garbage")
-    build_store("const-res", out=out3, entries=subset, progress=False)
+    (work / "3JQH-0000.part.tmp-999").write_bytes(b"garbage")  # what a killed worker leaves
+    rep = build_store("const-res", out=out3, entries=subset, progress=False, cache_dir=str(cache))
+    assert rep["resources"]["cached_entries"] == 2
     s3 = open_store(out3)
     assert s3.fingerprint == ref.fingerprint
     assert s3.ids() == ref.ids()
-    for k in ("refl_offset", "checksum", "cell"):
+    for k in ("refl_start", "n_refl", "checksum", "cell", "density_max"):
         assert np.array_equal(s3.meta[k], ref.meta[k])
+    assert s3.normalization == ref.normalization
 
 
 def test_failed_rebuild_keeps_finished_store(built, tmp_path):

@@ -1,0 +1,126 @@
+"""Where the tasks of a build run: this process, loky workers, or a dask cluster. (io)
+
+Every stage of a build is a list of independent, idempotent tasks (an entry, a
+block of the store); an :class:`Executor` runs them and yields results as they
+finish. On dask, a task whose worker dies is rerun elsewhere by the scheduler
+(tasks are idempotent, so a rerun writes the same bytes).
+
+Examples
+--------
+>>> with Executor(jobs=1) as ex:
+...     sorted(ex.map_unordered(pow, [(2, 3), (3, 2)]))
+[8, 9]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+__all__ = ["Executor", "ExecutorError"]
+
+
+class ExecutorError(RuntimeError):
+    """A backend that cannot be used (missing package, unreachable scheduler)."""
+
+
+class Executor:
+    """Runs tasks serially, on loky worker processes, or on a dask cluster.
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes (loky; also the size of a local dask cluster).
+    backend : {"loky", "dask"}
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://host:8786``); without it, the
+        dask backend starts a ``LocalCluster`` of ``jobs`` worker processes.
+    progress : bool
+        Show a tqdm bar per stage on stderr.
+    """
+
+    def __init__(
+        self,
+        jobs: int = 1,
+        backend: str = "loky",
+        scheduler: str | None = None,
+        progress: bool = False,
+    ):
+        if backend not in ("loky", "dask"):
+            raise ExecutorError(f"unknown backend {backend!r}; use loky or dask")
+        self.jobs, self.backend, self.progress = max(1, int(jobs)), backend, progress
+        self.client = self._cluster = None
+        if backend == "dask":
+            try:
+                from dask.distributed import Client, LocalCluster
+            except ImportError:
+                raise ExecutorError("--backend dask needs `pip install crysbench[dask]`") from None
+            try:
+                if scheduler:
+                    self.client = Client(scheduler, timeout="30s")
+                else:
+                    self._cluster = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
+                    self.client = Client(self._cluster)
+            except OSError as exc:
+                raise ExecutorError(f"cannot reach dask scheduler {scheduler}: {exc}") from None
+
+    @property
+    def local(self) -> bool:
+        """Whether tasks run in this process (so in-memory stores are shared)."""
+        return self.backend == "loky" and self.jobs == 1
+
+    def map_unordered(
+        self, fn: Callable, tasks: Sequence[tuple], desc: str = "", unit: str = "task"
+    ) -> Iterator:
+        """Results of ``fn(*t)`` for every task, in the order they finish."""
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=len(tasks), desc=desc, unit=unit, disable=not self.progress, file=sys.stderr
+        )
+        try:
+            for r in self._run(fn, tasks):
+                bar.update()
+                yield r
+        finally:
+            bar.close()
+
+    def _run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
+        if not tasks:
+            return
+        if self.client is not None:
+            from dask.distributed import as_completed
+
+            futures = [self.client.submit(fn, *t, pure=False, retries=3) for t in tasks]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            finally:
+                for fut in futures:
+                    fut.cancel()
+        elif self.jobs == 1:
+            for t in tasks:
+                yield fn(*t)
+        else:
+            from joblib import Parallel, delayed
+
+            par = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")
+            yield from par(delayed(fn)(*t) for t in tasks)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
