@@ -303,6 +303,7 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
     summaries = {}
     for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
         note(r)
+        r["examples"] = _compact(r["examples"])
         summaries[r["pdb_id"]] = r
     t_entries = time.perf_counter() - t0
 
@@ -363,6 +364,29 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
     return report
 
 
+#: Per-example columns the coordinator keeps (about 50 bytes an example).
+_PLAN_DTYPES = {
+    "entity": np.int32,
+    "start": np.int32,
+    "n_refl": np.int32,
+    "n_atom": np.int32,
+    "offset": np.int64,
+    "length": np.int32,
+    "crc32": np.uint32,
+    "grid_shape": np.int16,
+    "density_max": np.float32,
+    "density_min": np.float32,
+    "patterson_max": np.float64,
+}
+
+
+def _compact(cols: dict) -> dict:
+    m = len(cols.get("offset", []))
+    out = {k: np.asarray(cols.get(k, []), dtype=dt) for k, dt in _PLAN_DTYPES.items()}
+    out["grid_shape"] = out["grid_shape"].reshape(m, 3)
+    return out
+
+
 def _plan(v: Variant, ids: list[str], summaries: dict) -> dict:
     """Store order, splits and buckets from the compact per-entry summaries."""
     cols: dict[str, list] = collections.defaultdict(list)
@@ -374,11 +398,8 @@ def _plan(v: Variant, ids: list[str], summaries: dict) -> dict:
         cols["entry"].append(np.full(m, k, dtype=np.int32))
         if not m:
             continue
-        for name in ("entity", "start", "n_refl", "n_atom", "offset", "length", "crc32"):
-            cols[name].append(np.asarray(exs[name], dtype=np.int64))
-        for name in ("density_max", "density_min", "patterson_max"):
-            cols[name].append(np.asarray(exs[name], dtype=np.float64))
-        cols["grid_shape"].append(np.asarray(exs["grid_shape"], dtype=np.int32).reshape(m, 3))
+        for name in _PLAN_DTYPES:
+            cols[name].append(exs[name])
     if not cols["offset"]:
         return {"n": 0, "entry_split": entry_split}
     c = {k: np.concatenate(val) for k, val in cols.items()}

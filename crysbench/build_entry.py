@@ -84,13 +84,25 @@ def absurd_coordinates(structure: gemmi.Structure) -> str | None:
     return None
 
 
+_Z: dict[str, int] = {}
+
+
+def _atomic_numbers(elements: np.ndarray) -> np.ndarray:
+    out = np.empty(len(elements), dtype=np.uint8)
+    for i, e in enumerate(elements):
+        z = _Z.get(e)
+        if z is None:
+            z = _Z[e] = gemmi.Element(str(e)).atomic_number
+        out[i] = z
+    return out
+
+
 def _record(ex, density: np.ndarray) -> tuple[dict, dict]:
     """Header columns and record of one example (what the store keeps of it)."""
-    z = np.array([gemmi.Element(str(e)).atomic_number for e in ex.elements], dtype=np.uint8)
-    names = np.zeros((len(ex.atom_names), 4), dtype=np.uint8)
-    for i, n in enumerate(ex.atom_names):
-        b = str(n).encode()[:4]
-        names[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+    z = _atomic_numbers(ex.elements)
+    names = np.frombuffer(np.asarray(ex.atom_names, dtype="S4").tobytes(), dtype=np.uint8).reshape(
+        -1, 4
+    )  # ASCII, NUL-padded to 4 bytes (longer names cut, as PDB does)
     F = np.asarray(ex.F)
     refl = np.concatenate(
         [np.stack([F.real, F.imag], axis=1).astype(np.float32), ex.hkl.astype(np.float32)], axis=1

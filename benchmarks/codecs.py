@@ -1,0 +1,60 @@
+"""Store codec choice: encode/decode speed and size of Blosc settings on real reflections.
+
+Run:  python benchmarks/codecs.py [--store STORE]
+
+Without ``--store`` it builds the bundled const-res demo (no cache) first. The
+reflection table (Re F, Im F, h, k, l as float32) is ~95 % of a store's bytes; each
+setting compresses the same 700,000 rows. Anchor in the same run: the previous
+choice, zstd level 3. The store uses the row marked ``*`` (:data:`crysbench.store.CODEC`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numcodecs
+
+from crysbench.build import build_store
+from crysbench.store import CODEC, open_store
+
+SETTINGS = [("zstd", 3, 1), ("zstd", 1, 1), ("zstd", 1, 2), ("lz4", 5, 1), ("zstd", 5, 1)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--store")
+    args = p.parse_args()
+    path = args.store
+    if path is None:
+        path = tempfile.mkdtemp() + "/const-res.zarr"
+        build_store("const-res", out=path, progress=False, no_cache=True, jobs=2)
+    store = open_store(path)
+    raw = store.root["reflections"][: min(700_000, store.root["reflections"].shape[0])].tobytes()
+    rows = []
+    for cname, level, shuffle in SETTINGS:
+        c = numcodecs.Blosc(cname=cname, clevel=level, shuffle=shuffle, typesize=4)
+        enc = min(_time(lambda c=c: c.encode(raw)) for _ in range(3))
+        blob = c.encode(raw)
+        dec = min(_time(lambda c=c, b=blob: c.decode(b)) for _ in range(3))
+        rows.append((cname, level, shuffle, len(blob) / len(raw), len(raw) / enc, len(raw) / dec))
+    anchor = rows[0]
+    print(f"{len(raw) / 1e6:.1f} MB of reflections from {path}")
+    print("codec  level shuffle  size/raw  encode MB/s  decode MB/s  encode vs zstd-3")
+    for r in rows:
+        mark = "*" if (r[0], r[1]) == (CODEC["cname"], CODEC["clevel"]) and r[2] == 1 else " "
+        print(
+            f"{mark}{r[0]:<5} {r[1]:>5} {r[2]:>7}  {r[3]:8.3f}  {r[4] / 1e6:11.0f}  "
+            f"{r[5] / 1e6:11.0f}  {r[4] / anchor[4]:6.2f}x"
+        )
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    main()
