@@ -65,10 +65,15 @@ class PartError(RuntimeError):
     """A per-entry result file that is truncated, damaged or of another format."""
 
 
-def _codec():
-    from crysbench.store import blosc_codec
+_CODEC = []
 
-    return blosc_codec()
+
+def _codec():
+    if not _CODEC:
+        from crysbench.store import blosc_codec
+
+        _CODEC.append(blosc_codec())
+    return _CODEC[0]
 
 
 def _encode(head: dict, arrays: dict[str, np.ndarray]) -> bytes:
@@ -157,18 +162,16 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 
 def _decode(blob: bytes, path: str) -> dict:
-    raw = memoryview(bytes(_codec().decode(blob)))
-    (m,) = struct.unpack("<I", raw[:4])
-    head = json.loads(bytes(raw[4 : 4 + m]))
+    raw = np.frombuffer(_codec().decode(blob), dtype=np.uint8)  # no copy of the record
+    (m,) = struct.unpack("<I", raw[:4].tobytes())
+    head = json.loads(raw[4 : 4 + m].tobytes())
     out: dict[str, Any] = {"head": head}
     pos = 4 + m
     sizes = {"n_refl": head["n_refl"], "n_atom": head["n_atom"]}
     for name, (dtype, tail, size) in RECORD_ARRAYS.items():
         count = sizes[size] * int(np.prod(tail, dtype=np.int64))
         nbytes = count * np.dtype(dtype).itemsize
-        out[name] = np.frombuffer(raw[pos : pos + nbytes], dtype=dtype).reshape(
-            (sizes[size],) + tail
-        )
+        out[name] = raw[pos : pos + nbytes].view(dtype).reshape((sizes[size],) + tail)
         pos += nbytes
     if pos != len(raw):
         raise PartError(f"{path}: record of {head.get('id')} has the wrong size")

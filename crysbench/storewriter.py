@@ -115,8 +115,15 @@ class StoreLayout:
         chunk: int = _CHUNK_ROWS,
         shard_chunks: int = _SHARD_CHUNKS,
     ) -> StoreLayout:
-        """Layout for examples of the given sizes (in store order)."""
+        """Layout for examples of the given sizes (in store order).
+
+        ``block`` is the largest block: the rows are cut into ``ceil(n / block)``
+        blocks of equal size (so the write tasks are balanced), a function of ``n``
+        alone.
+        """
         n = len(n_refl)
+        nblocks = max(1, -(-n // block))
+        block = max(1, -(-n // nblocks))
         shard = chunk * shard_chunks
         starts = {"refl": [], "atom": []}
         ends = {}
@@ -307,7 +314,8 @@ class _ShardStream:
         self.have = 0
 
     def push(self, rows: np.ndarray) -> None:
-        rows = np.asarray(rows, dtype=self.dtype).reshape((-1,) + self.tail)
+        # a copy: a view would keep the whole decoded record alive until the shard is written
+        rows = np.array(rows, dtype=self.dtype, copy=True).reshape((-1,) + self.tail)
         self.buf.append(rows)
         self.have += len(rows)
         if self.have >= self.shard:

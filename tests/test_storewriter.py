@@ -79,7 +79,7 @@ def test_blocks_written_in_any_order_read_back_exactly(tmp_path, block):
     owner = {}
     for i, ss in enumerate(shards):
         for sh in ss:
-            owner.setdefault(sh, set()).add(i // block)
+            owner.setdefault(sh, set()).add(i // layout.block)
     assert all(len(bs) == 1 for bs in owner.values())
 
 
