@@ -50,6 +50,23 @@ def format_report(report: dict) -> str:
             + (f"; missing: {pp['missing_by_reason']}" if pp["missing"] else "")
             + (f"; {len(pp['extra'])} ids not in the paper's list" if pp["extra"] else "")
         )
+    res = report.get("resources")
+    if res:
+        mb = 2**20
+        parts.append(
+            f"peak memory: {res['peak_rss_main'] / mb:.0f} MB (this process), "
+            f"{res['peak_rss_worker'] / mb:.0f} MB (largest worker); open files: at most "
+            f"{res['open_files_max']} (ulimit -n {res['open_files_limit']}); scratch: "
+            f"{res['scratch_bytes'] / mb:.1f} MB in {res['scratch_files']} files"
+            + (
+                f" ({res['scratch_over_store']:.2f}x the store)"
+                if "scratch_over_store" in res
+                else ""
+            )
+            + f"; {res['cached_entries']} of {report['n_entries']} entries from the cache"
+        )
+    if report.get("cache"):
+        parts.append(f"built entries are cached in {report['cache']} (--no-cache to skip)")
     if "bytes_per_example" in report:
         parts.append(
             f"on disk: {report['bytes_per_example'] / 1024:.1f} KB/example, "

@@ -166,3 +166,30 @@ def test_damaged_cached_entry_is_redone(two, tmp_path):
 def test_limit_must_be_positive(two, tmp_path):
     with pytest.raises(BuildError, match="at least 1"):
         build_store("const-res", out=str(tmp_path / "s.zarr"), entries=two, limit=-1)
+
+
+def test_damaged_record_in_cache_is_named_and_removed(two, tmp_path):
+    from crysbench.staging import read_header
+
+    cache = tmp_path / "cache"
+    build_store(
+        "const-res", out=str(tmp_path / "a.zarr"), entries=two, progress=False, cache_dir=str(cache)
+    )
+    part = next(p for p in cache.rglob("1A8O-*.part"))
+    ex = read_header(part)["examples"]
+    raw = bytearray(part.read_bytes())
+    raw[ex["offset"][0] + 10] ^= 0xFF  # a flipped bit inside a record: size checks pass
+    part.write_bytes(bytes(raw))
+    with pytest.raises(BuildError, match="CRC.*run the same command again"):
+        build_store(
+            "const-res",
+            out=str(tmp_path / "b.zarr"),
+            entries=two,
+            progress=False,
+            cache_dir=str(cache),
+        )
+    assert not part.exists()
+    build_store(
+        "const-res", out=str(tmp_path / "b.zarr"), entries=two, progress=False, cache_dir=str(cache)
+    )
+    assert len(open_store(str(tmp_path / "b.zarr"))) == len(open_store(str(tmp_path / "a.zarr")))

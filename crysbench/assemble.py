@@ -1,0 +1,267 @@
+"""Assembly of a store from the per-entry summaries: order, splits, blocks, attributes.
+
+:func:`plan_store` runs in the build's coordinator on compact per-example columns
+(about 50 bytes an example); :func:`write_block` is the task that writes one block
+anywhere (a loky worker, a dask worker); :func:`finish_store` writes the split
+lists, rejections and attributes.
+"""
+
+from __future__ import annotations
+
+import collections
+import resource
+
+import gemmi
+import numpy as np
+import zarr
+
+from crysbench._version import __version__
+from crysbench.splits import assign_split, split_fingerprint
+from crysbench.staging import PartError, PartFiles
+from crysbench.store import SCHEMA_VERSION
+from crysbench.storewriter import StoreLayout, StoreWriter
+from crysbench.variants import Variant
+from crysbench.workspace import BuildError, open_files
+
+__all__ = [
+    "SPLIT_CODES",
+    "reason_category",
+    "plan_store",
+    "block_task",
+    "write_block",
+    "finish_store",
+    "attrs_report",
+]
+
+SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+
+
+def reason_category(reason: str) -> str:
+    """Short category of a rejection reason, for the report."""
+    for key in (
+        "non-standard residue",
+        "missing heavy atom",
+        "crosses a gap",
+        "intermolecular clash",
+        "method",
+        "resolution",
+        "R-free",
+        "deposited",
+        "no protein chain",
+        "unreadable",
+    ):
+        if reason.startswith(key) or key in reason[:40]:
+            return key
+    return reason.split(":")[0][:40]
+
+
+#: Per-example columns the coordinator keeps (about 50 bytes an example).
+_PLAN_DTYPES = {
+    "entity": np.int32,
+    "start": np.int32,
+    "n_refl": np.int32,
+    "n_atom": np.int32,
+    "offset": np.int64,
+    "length": np.int32,
+    "crc32": np.uint32,
+    "grid_shape": np.int16,
+    "density_max": np.float32,
+    "density_min": np.float32,
+    "patterson_max": np.float64,
+}
+
+
+def compact(cols: dict) -> dict:
+    m = len(cols.get("offset", []))
+    out = {k: np.asarray(cols.get(k, []), dtype=dt) for k, dt in _PLAN_DTYPES.items()}
+    out["grid_shape"] = out["grid_shape"].reshape(m, 3)
+    return out
+
+
+def plan_store(v: Variant, ids: list[str], summaries: dict) -> dict:
+    """Store order, splits and buckets from the compact per-entry summaries."""
+    cols: dict[str, list] = collections.defaultdict(list)
+    entry_split = {}
+    for k, pid in enumerate(ids):
+        exs = summaries[pid]["examples"]
+        m = len(exs.get("offset", []))
+        entry_split[pid] = assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction)
+        cols["entry"].append(np.full(m, k, dtype=np.int32))
+        if not m:
+            continue
+        for name in _PLAN_DTYPES:
+            cols[name].append(exs[name])
+    if not cols["offset"]:
+        return {"n": 0, "entry_split": entry_split}
+    c = {k: np.concatenate(val) for k, val in cols.items()}
+    shape = c["grid_shape"]
+    order = np.lexsort((c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0]))
+    c = {k: val[order] for k, val in c.items()}
+    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
+    c["split"] = codes[c["entry"]]
+    bucket_keys, bucket = np.unique(c["grid_shape"], axis=0, return_inverse=True)
+    c["bucket"] = bucket.reshape(-1).astype(np.int32)
+    c["bucket_keys"] = bucket_keys
+    c["n"] = len(order)
+    c["entry_split"] = entry_split
+    return c
+
+
+def block_task(plan: dict, layout: StoreLayout, b: int, parts: list[str]) -> tuple:
+    """Arguments of the write task of block ``b``: its parts and record locations."""
+    lo, hi = layout.rows(b)
+    uniq, local = np.unique(plan["entry"][lo:hi], return_inverse=True)
+    loc = np.stack([plan[k][lo:hi] for k in ("offset", "length", "crc32")], axis=1)
+    return (
+        b,
+        [parts[i] for i in uniq],
+        local.reshape(-1).astype(np.int32),
+        loc,
+        plan["split"][lo:hi],
+        plan["bucket"][lo:hi],
+    )
+
+
+def write_block(
+    tmp: str,
+    layout: dict,
+    b: int,
+    parts: list[str],
+    local: np.ndarray,
+    loc: np.ndarray,
+    split: np.ndarray,
+    bucket: np.ndarray,
+) -> dict:
+    """Task: write block ``b`` of the store at ``tmp`` from its examples' part records.
+
+    Returns the test split's ``(id, checksum)`` pairs of the block (for the
+    fingerprint) and the worker's peak RSS and open files.
+    """
+    writer = StoreWriter(tmp, StoreLayout.from_dict(layout))
+    test: list[tuple[str, str]] = []
+    with PartFiles(max_open=32) as files:
+
+        def records():
+            for j in range(len(local)):
+                off, length, crc = (int(x) for x in loc[j])
+                path = parts[local[j]]
+                try:
+                    rec = files.read(path, off, length, crc)
+                except (PartError, OSError) as exc:
+                    _discard(path)
+                    raise BuildError(
+                        f"{exc}; the damaged cached entry was removed: run the same command "
+                        "again to remake it"
+                    ) from None
+                if split[j] == SPLIT_CODES["test"]:
+                    test.append((rec["head"]["id"], rec["head"]["checksum"]))
+                yield rec
+
+        writer.write_block(b, records(), {"split": split, "bucket": bucket})
+    return {
+        "test": test,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "fds": open_files(),
+    }
+
+
+def _discard(path: str) -> None:
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def finish_store(v: Variant, ids, summaries, plan, writer: StoreWriter, test_lines) -> dict:
+    """Split lists, rejections, normalisation, fingerprint and attributes."""
+    import numcodecs
+
+    counts = writer.write_id_lists({c: s for s, c in SPLIT_CODES.items()})
+    rejected = [tuple(r) for pid in ids for r in summaries[pid]["rejections"]]
+    writer.write_table(
+        "rejections",
+        {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
+    )
+    fingerprint = split_fingerprint([t[0] for t in test_lines], [t[1] for t in test_lines])
+    train = plan["split"] == SPLIT_CODES["train"]
+    bucket = plan["bucket"]
+    buckets = [
+        {
+            "shape": [int(x) for x in key],
+            "count": int((bucket == i).sum()),
+            "train": int(((bucket == i) & train).sum()),
+        }
+        for i, key in enumerate(plan["bucket_keys"])
+    ]
+    timing: collections.Counter = collections.Counter()
+    for pid in ids:
+        timing.update(summaries[pid]["timing"])
+    entry_split = plan["entry_split"]
+    has = sorted(set(np.unique(plan["entry"]).tolist()))
+    entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)
+    rej_counts = collections.Counter(reason_category(r[1]) for r in rejected)
+    report = {
+        "variant": v.key,
+        "n_entries": len(ids),
+        "n_examples": int(plan["n"]),
+        "counts": counts,
+        "entries": dict(entries_by_split),
+        "rejected": dict(sorted(rej_counts.items())),
+        "rejections": [list(r) for r in rejected],
+        "buckets": buckets,
+        "time": {k: round(float(val), 3) for k, val in timing.items()},
+    }
+    attrs = {
+        "crysbench_schema": SCHEMA_VERSION,
+        "variant": v.key,
+        "recipe": v.to_dict(),
+        "recipe_hash": v.recipe_hash,
+        "crysbench_version": __version__,
+        "gemmi_version": gemmi.__version__,
+        "library_versions": {
+            "gemmi": gemmi.__version__,
+            "numpy": np.__version__,
+            "zarr": zarr.__version__,
+            "numcodecs": numcodecs.__version__,
+        },
+        "counts": counts,
+        "entries": dict(entries_by_split),
+        "fingerprint": fingerprint,
+        "normalization": normalization(plan, train),
+        "buckets": buckets,
+    }
+    writer.finish({**attrs, "report": attrs_report(report)})
+    return report
+
+
+def normalization(plan: dict, train: np.ndarray) -> dict:
+    """Dataset-wide scaling constants from the training split (paper: max |value|).
+
+    The Patterson scale is its largest origin peak (no Patterson value exceeds
+    P(0) in magnitude), so only its maximum is recorded.
+    """
+    sel = train if train.any() else np.ones_like(train)
+    source = "train" if train.any() else "all"
+    mx = float(plan["density_max"][sel].max())
+    mn = float(plan["density_min"][sel].min())
+    pmax = float(plan["patterson_max"][sel].max())
+    return {
+        "density": {"max": mx, "min": mn, "scale": max(abs(mx), abs(mn)), "source_split": source},
+        "patterson": {"max": pmax, "scale": pmax, "source_split": source},
+    }
+
+
+def attrs_report(report: dict, keep: int = 1000) -> dict:
+    """The report as saved in the store's attributes: the full rejection list lives
+    in the ``rejections/`` arrays, and long id lists are cut to ``keep`` items, so
+    ``zarr.json`` stays small for a full-size build."""
+    out = {k: v for k, v in report.items() if k != "rejections"}
+    paper = out.get("paper")
+    if paper and len(paper["missing"]) > keep:
+        out["paper"] = {
+            **paper,
+            "missing": dict(list(paper["missing"].items())[:keep]),
+            "missing_truncated_to": keep,
+        }
+    return out
