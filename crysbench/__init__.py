@@ -8,13 +8,15 @@ get_variant
     The frozen dataset recipes (:mod:`crysbench.variants`).
 build_store, open_store, load_split
     Build a versioned zarr store; open it; load a split for training.
+StoreWriter, StoreLayout
+    The one writer of the store layout (blocks that own whole shards).
 evaluate, metrics
     Score predicted maps (Pearson, phase error by shell, refinement rate).
 """
 
 from crysbench import metrics
 from crysbench._version import __version__
-from crysbench.build import build_store
+from crysbench.build import BuildError, build_store
 from crysbench.evaluate import EvaluationError, load_predictions, write_results
 from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
 from crysbench.example import Example, generate_examples, make_example
@@ -22,12 +24,16 @@ from crysbench.load import SplitDataset, load_split
 from crysbench.residue_density import residue_cubes
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.store import Store, StoreError, open_store
+from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.structures import StructureError, bundled_entries, read_entry
 from crysbench.variants import VARIANTS, Variant, get_variant
 
 __all__ = [
     "__version__",
     "build_store",
+    "BuildError",
+    "StoreLayout",
+    "StoreWriter",
     "evaluate",
     "EvaluationError",
     "load_predictions",

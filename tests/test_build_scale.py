@@ -200,3 +200,36 @@ def test_dask_build_survives_a_killed_worker(entries, tmp_path):
     assert killed, "the worker was not killed while the build ran"
     assert open_store(got).fingerprint == open_store(ref).fingerprint
     assert store_files(got) == store_files(ref)
+
+
+KILLED = """
+import sys
+from crysbench.build import build_store
+from crysbench.structures import bundled_entries
+e = bundled_entries()
+base = ["1A8O", "4E43", "3JQH"]
+entries = {f"{8000 + i}": e[base[i % 3]] for i in range(24)}
+build_store("const-res", out=sys.argv[1], entries=entries, jobs=2, progress=False, block=16,
+            cache_dir=sys.argv[2], overwrite=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_build_resumes_to_identical_bytes(entries, tmp_path):
+    """SIGKILL of the whole build (coordinator and workers) part-way, then the same command."""
+    import signal
+
+    many = made_up(entries, ["1A8O", "4E43", "3JQH"], 24)
+    ref = str(tmp_path / "ref.zarr")
+    build_store("const-res", out=ref, entries=many, progress=False, block=16, no_cache=True)
+    out, cache = str(tmp_path / "s.zarr"), tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, out, str(cache)], start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cache.rglob("*.part"))) < 6:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not Path(out).exists()
+    p = subprocess.run([sys.executable, "-c", KILLED, out, str(cache)], timeout=300)
+    assert p.returncode == 0
+    assert store_files(out) == store_files(ref)
