@@ -137,6 +137,9 @@ def write_block(
     Returns the test split's ``(id, checksum)`` pairs of the block (for the
     fingerprint) and the worker's peak RSS and open files.
     """
+    import time
+
+    cpu0 = time.process_time()
     writer = StoreWriter(tmp, StoreLayout.from_dict(layout))
     test: list[tuple[str, str]] = []
     with PartFiles(max_open=32) as files:
@@ -160,6 +163,7 @@ def write_block(
         writer.write_block(b, records(), {"split": split, "bucket": bucket})
     return {
         "test": test,
+        "cpu": time.process_time() - cpu0,
         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "fds": open_files(),
     }

@@ -172,8 +172,10 @@ def build_store(
 
 def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, block: int) -> dict:
     res = {"rss": 0, "fds": open_files()}
+    cpu = collections.Counter()
 
-    def note(r: dict) -> None:
+    def note(r: dict, stage: str) -> None:
+        cpu[stage] += r["cpu"]
         res["rss"] = max(res["rss"], r["rss"])
         res["fds"] = max(res["fds"], r["fds"], open_files())
 
@@ -181,7 +183,7 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
     tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
     summaries = {}
     for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
-        note(r)
+        note(r, "entries_cpu")
         r["examples"] = compact(r["examples"])
         summaries[r["pdb_id"]] = r
     t_entries = time.perf_counter() - t0
@@ -205,7 +207,7 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
     for r in runner.map_unordered(
         write_block, [(tmp, layout.to_dict(), *t) for t in block_tasks], desc="write", unit="block"
     ):
-        note(r)
+        note(r, "write_cpu")
         test_lines.extend(r["test"])
     t_write = time.perf_counter() - t0
 
@@ -217,6 +219,7 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
         plan_wall=round(t_plan, 3),
         write_wall=round(t_write, 3),
         finish_wall=round(t_finish, 3),
+        **{k: round(val, 3) for k, val in cpu.items()},  # CPU seconds summed over tasks
     )
     scratch = [Path(summaries[i]["part"]) for i in ids]
     report["resources"] = {

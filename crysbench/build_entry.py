@@ -206,6 +206,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
         record byte ranges), ``rejections``, ``timing``, ``cached``, and the worker's
         ``rss`` (peak, bytes) and ``fds`` (open files when done).
     """
+    cpu0 = time.process_time()
     v = get_variant(variant_key)
     src = source_hash(path)
     part = Path(parts_dir) / part_name(pdb_id, src)
@@ -240,6 +241,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
         "rejections": header["rejections"],
         "timing": {} if cached else header["timing"],
         "cached": cached,
+        "cpu": time.process_time() - cpu0,
         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "fds": _open_files(),
     }
