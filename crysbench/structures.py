@@ -275,17 +275,19 @@ def read_entry(path: str | Path, pdb_id: str | None = None) -> Entry:
         if ent_num not in seen:
             seen.add(ent_num)
             entity_chains.append((ent_num, chain.name))
-    methods = tuple(
-        m.strip().upper() for exp in st.meta.experiments for m in exp.method.split(";") if m.strip()
-    )
+    methods: list[str] = []
+    for text_method in [method] + [exp.method for exp in st.meta.experiments]:
+        for m in text_method.split(";"):  # PDB EXPDTA: "X-RAY DIFFRACTION; NEUTRON ..."
+            if m.strip() and m.strip().upper() not in methods:
+                methods.append(m.strip().upper())
     info = EntryInfo(
         method.upper(),
         resolution,
         r_free,
         dep,
         tuple(lengths),
-        _release_date(text, is_cif),
-        methods,
+        _release_date(text, doc.sole_block() if is_cif else None),
+        tuple(methods),
     )
     return Entry(pid, str(path), st, info, sorted(entity_chains))
 
@@ -293,10 +295,9 @@ def read_entry(path: str | Path, pdb_id: str | None = None) -> Entry:
 _MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 
 
-def _release_date(text: str, is_cif: bool) -> str | None:
-    """Initial release date ``YYYY-MM-DD`` from the header, or None."""
-    if is_cif:
-        block = gemmi.cif.read_string(text).sole_block()
+def _release_date(text: str, block: gemmi.cif.Block | None) -> str | None:
+    """Initial release date ``YYYY-MM-DD`` from the header (``block``: mmCIF), or None."""
+    if block is not None:
         for tag, first in (
             ("_pdbx_audit_revision_history.revision_date", "_pdbx_audit_revision_history.ordinal"),
             ("_database_PDB_rev.date", "_database_PDB_rev.num"),
