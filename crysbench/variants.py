@@ -87,7 +87,7 @@ class Variant:
         with Refmac-compatible blur. @1: rate 1.0, cutoff 1e-4 (amplitude R up to
         ~3.5 % and mean phase error up to ~3° in the outer shells against direct
         summation). @2: rate 1.25, cutoff 2e-4 (worst shell R 0.25 %, mean phase error
-        0.14°, about 1.2× the time; ``benchmarks/sf_accuracy.py``).
+        0.14°, about 1.2–1.3× the time; ``benchmarks/sf_accuracy.py``).
     gap_rule : str
         ``"numbering"`` (@1) or ``"seqres"`` (@2), see :func:`crysbench.segments.cut_segments`.
     bit_generator : str
