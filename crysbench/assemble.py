@@ -20,7 +20,7 @@ from crysbench.splits import assign_split, split_fingerprint
 from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
 from crysbench.storewriter import StoreLayout, StoreWriter
-from crysbench.variants import Variant
+from crysbench.variants import Variant, library_versions
 from crysbench.workspace import BuildError, open_files
 
 __all__ = [
@@ -224,8 +224,7 @@ def finish_store(v: Variant, ids, summaries, plan, writer: StoreWriter, test_lin
         "crysbench_version": __version__,
         "gemmi_version": gemmi.__version__,
         "library_versions": {
-            "gemmi": gemmi.__version__,
-            "numpy": np.__version__,
+            **library_versions(),
             "zarr": zarr.__version__,
             "numcodecs": numcodecs.__version__,
         },

@@ -23,7 +23,7 @@ import numpy as np
 from crysbench.segments import Rejection
 from crysbench.staging import PartError, read_header, write_part
 from crysbench.store import example_checksum
-from crysbench.structures import StructureError, read_entry
+from crysbench.structures import CurationRules, StructureError, read_entry
 from crysbench.variants import get_variant
 
 __all__ = ["process_entry", "part_name", "source_hash", "absurd_coordinates", "MAX_RESIDUE_EXTENT"]
@@ -158,7 +158,7 @@ def _generate(path: str, pdb_id: str, variant_key: str):
     timing: collections.Counter = collections.Counter()
     try:
         entry = read_entry(path, pdb_id=pdb_id)
-        reasons = entry.curation_reasons()
+        reasons = entry.curation_reasons(CurationRules.for_recipe(v.curation))
         timing["read"] += time.perf_counter() - t0
         if not reasons:
             absurd = absurd_coordinates(entry.structure)

@@ -37,6 +37,8 @@ import gemmi
 import numpy as np
 from scipy.spatial import cKDTree
 
+from crysbench.streams import PinnedStream
+
 __all__ = [
     "CellError",
     "orient_by_extent",
@@ -91,11 +93,25 @@ def valid_angles(alpha: float, beta: float, gamma: float) -> bool:
 
 
 def draw_angles(
-    rng: np.random.Generator,
+    rng: np.random.Generator | PinnedStream,
     choices: tuple[float, ...] = (90.0, 100.0, 110.0, 120.0),
     probs: tuple[float, ...] = (1 / 3, 1 / 3, 2 / 9, 1 / 9),
 ) -> tuple[float, float, float]:
-    """Draw (α, β, γ), redrawing the whole triple when it is impossible."""
+    """Draw (α, β, γ), redrawing the whole triple when it is impossible.
+
+    ``rng`` is a NumPy ``Generator`` (recipes @1: ``rng.choice``) or a
+    :class:`crysbench.streams.PinnedStream` (recipes @2: one
+    :meth:`~crysbench.streams.PinnedStream.choice_index` per angle, α then β then γ).
+
+    >>> from crysbench.streams import PinnedStream
+    >>> draw_angles(PinnedStream(20240601, "3HSY_1.pd_11", "cell"))
+    (100.0, 90.0, 120.0)
+    """
+    if hasattr(rng, "choice_index"):
+        while True:
+            a, b, g = (float(choices[rng.choice_index(probs)]) for _ in range(3))
+            if valid_angles(a, b, g):
+                return a, b, g
     p = np.asarray(probs, dtype=float)
     p = p / p.sum()
     while True:

@@ -25,7 +25,7 @@ import numpy as np
 from crysbench.cell import CellError, build_cell, center_in_cell, draw_angles, orient_by_extent
 from crysbench.maps import density_map, grid_shape, patterson_map, structure_factors
 from crysbench.segments import Rejection, Segment, cut_segments
-from crysbench.structures import Entry, read_entry
+from crysbench.structures import CurationRules, Entry, read_entry
 from crysbench.variants import Variant, example_rng, get_variant
 
 __all__ = ["Example", "FragmentMaps", "make_example", "generate_examples", "examples_from_entry"]
@@ -229,7 +229,7 @@ def examples_from_entry(
 ) -> Iterator[Example]:
     """Examples of one parsed entry; dropped segments are appended to ``rejected``."""
     v = get_variant(variant)
-    segments, rej = cut_segments(entry, v.segment_length, v.stride)
+    segments, rej = cut_segments(entry, v.segment_length, v.stride, gaps=v.gap_rule)
     if rejected is not None:
         rejected.extend(rej)
     for seg in segments:
@@ -258,7 +258,8 @@ def generate_examples(
         When given, every rejected segment is appended as a
         :class:`crysbench.segments.Rejection` (id, reason, stage).
     curate : bool
-        Apply the entry-level curation rules first; a failing entry yields nothing
+        Apply the recipe's entry-level curation rules first
+        (:meth:`crysbench.structures.CurationRules.for_recipe`); a failing entry yields nothing
         and adds one rejection per reason with stage ``"entry"``.
 
     Yields
@@ -266,10 +267,11 @@ def generate_examples(
     Example
     """
     entry = read_entry(path)
+    v = get_variant(variant)
     if curate:
-        reasons = entry.curation_reasons()
+        reasons = entry.curation_reasons(CurationRules.for_recipe(v.curation))
         if reasons:
             if rejected is not None:
                 rejected.extend(Rejection(entry.pdb_id, r, "entry") for r in reasons)
             return
-    yield from examples_from_entry(entry, variant, rejected)
+    yield from examples_from_entry(entry, v, rejected)

@@ -48,6 +48,7 @@ __all__ = [
     "synthesize_many",
     "density_map",
     "patterson_map",
+    "shell_errors",
 ]
 
 
@@ -259,3 +260,44 @@ def synthesize_many(
     scale = (nu * nv * nw / np.asarray(volumes, dtype=np.float64)).astype(np.float32)
     out *= scale[:, None, None, None]
     return out.astype(np.float32, copy=False)
+
+
+def shell_errors(
+    F: np.ndarray, F_ref: np.ndarray, s2: np.ndarray, n_shells: int = 10
+) -> np.ndarray:
+    """Amplitude R and phase error of ``F`` against ``F_ref`` in resolution shells.
+
+    Shells hold equal numbers of reflections, in order of 1/d² (the last shell is the
+    outermost tenth for ``n_shells=10``).
+
+    Parameters
+    ----------
+    F, F_ref : ndarray, shape=(m,), complex
+    s2 : ndarray, shape=(m,)
+        1/d² of each reflection.
+    n_shells : int
+
+    Returns
+    -------
+    ndarray, shape=(n_shells, 4)
+        Per shell: d_min of the shell (Å), amplitude R = Σ||F|−|F_ref|| / Σ|F_ref|,
+        mean |Δφ| (degrees) and the |F_ref|-weighted mean |Δφ| (degrees).
+
+    Examples
+    --------
+    >>> F = np.exp(1j * np.linspace(0, 3, 20))
+    >>> shell_errors(F * 1.01, F, np.linspace(0.1, 0.4, 20), 2)[:, 1].round(4).tolist()
+    [0.01, 0.01]
+    """
+    order = np.argsort(s2, kind="stable")
+    out = np.empty((n_shells, 4))
+    for i, idx in enumerate(np.array_split(order, n_shells)):
+        a, b = np.abs(F_ref[idx]), np.abs(F[idx])
+        dphi = np.degrees(np.abs(np.angle(F[idx] * np.conj(F_ref[idx]))))
+        out[i] = (
+            1.0 / np.sqrt(s2[idx].max()),
+            np.abs(b - a).sum() / a.sum(),
+            dphi.mean(),
+            (dphi * a).sum() / a.sum(),
+        )
+    return out

@@ -41,13 +41,42 @@ class StructureError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class CurationRules:
-    """Entry-level filters of the paper (Appendix B)."""
+    """Entry-level filters of the paper (Appendix B).
+
+    Parameters
+    ----------
+    date : {"deposition", "release"}
+        Which date must fall in ``min_year`` or later: the deposition date (recipes
+        @1) or the initial release date (recipes @2, as the RCSB query's
+        ``rcsb_accession_info.initial_release_date``; REVDAT 1 in PDB files, the
+        first ``pdbx_audit_revision_history`` / ``database_PDB_rev`` in mmCIF).
+    any_method : bool
+        False (@1): the first experimental method must be ``method``. True (@2):
+        any of them, as the RCSB query's ``exptl.method`` match, so joint X-ray /
+        neutron entries are kept (their X-ray resolution and R-free are read).
+
+    Examples
+    --------
+    >>> CurationRules.for_recipe("release").date
+    'release'
+    """
 
     method: str = "X-RAY DIFFRACTION"
     min_year: int = 1996  # "after 1995"
     max_resolution: float = 2.75
     max_r_free: float = 0.28
     min_polymer_length: int = 40
+    date: str = "deposition"
+    any_method: bool = False
+
+    @classmethod
+    def for_recipe(cls, curation: str) -> CurationRules:
+        """Rules of a recipe's ``curation`` field (``"deposition"`` or ``"release"``)."""
+        if curation == "deposition":
+            return cls()
+        if curation == "release":
+            return cls(date="release", any_method=True)
+        raise ValueError(f"unknown curation rule {curation!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +88,8 @@ class EntryInfo:
     r_free: float | None
     deposition_date: str | None
     polymer_lengths: tuple[int, ...]
+    release_date: str | None = None
+    methods: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -89,13 +120,22 @@ class Entry:
         rules = rules or CurationRules()
         reasons = []
         info = self.info
-        if info.method.upper() != rules.method:
+        methods = [m.upper() for m in info.methods] if rules.any_method else []
+        if rules.any_method and info.method.upper() not in methods:
+            methods.append(info.method.upper())
+        if rules.any_method:
+            if rules.method not in methods:
+                reasons.append(f"methods {', '.join(methods) or 'unknown'} (need {rules.method})")
+        elif info.method.upper() != rules.method:
             reasons.append(f"method {info.method or 'unknown'} (need {rules.method})")
         if info.resolution is None or info.resolution > rules.max_resolution:
             reasons.append(f"resolution {info.resolution} Å > {rules.max_resolution} Å")
         if info.r_free is None or info.r_free > rules.max_r_free:
             reasons.append(f"R-free {info.r_free} > {rules.max_r_free}")
-        if info.deposition_date and int(info.deposition_date[:4]) < rules.min_year:
+        if rules.date == "release":
+            if info.release_date and int(info.release_date[:4]) < rules.min_year:
+                reasons.append(f"released {info.release_date} (before {rules.min_year})")
+        elif info.deposition_date and int(info.deposition_date[:4]) < rules.min_year:
             reasons.append(f"deposited {info.deposition_date} (before {rules.min_year})")
         if not info.polymer_lengths or max(info.polymer_lengths) < rules.min_polymer_length:
             reasons.append(f"no protein chain of length >= {rules.min_polymer_length}")
@@ -235,8 +275,45 @@ def read_entry(path: str | Path, pdb_id: str | None = None) -> Entry:
         if ent_num not in seen:
             seen.add(ent_num)
             entity_chains.append((ent_num, chain.name))
-    info = EntryInfo(method.upper(), resolution, r_free, dep, tuple(lengths))
+    methods: list[str] = []
+    for text_method in [method] + [exp.method for exp in st.meta.experiments]:
+        for m in text_method.split(";"):  # PDB EXPDTA: "X-RAY DIFFRACTION; NEUTRON ..."
+            if m.strip() and m.strip().upper() not in methods:
+                methods.append(m.strip().upper())
+    info = EntryInfo(
+        method.upper(),
+        resolution,
+        r_free,
+        dep,
+        tuple(lengths),
+        _release_date(text, doc.sole_block() if is_cif else None),
+        tuple(methods),
+    )
     return Entry(pid, str(path), st, info, sorted(entity_chains))
+
+
+_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+
+
+def _release_date(text: str, block: gemmi.cif.Block | None) -> str | None:
+    """Initial release date ``YYYY-MM-DD`` from the header (``block``: mmCIF), or None."""
+    if block is not None:
+        for tag, first in (
+            ("_pdbx_audit_revision_history.revision_date", "_pdbx_audit_revision_history.ordinal"),
+            ("_database_PDB_rev.date", "_database_PDB_rev.num"),
+        ):
+            dates = [gemmi.cif.as_string(x) for x in block.find_values(tag)]
+            nums = [gemmi.cif.as_string(x) for x in block.find_values(first)]
+            pairs = [(n, d) for n, d in zip(nums, dates) if re.fullmatch(r"\d{4}-\d\d-\d\d", d)]
+            if pairs:
+                return min(pairs, key=lambda p: int(p[0]) if p[0].isdigit() else 1 << 30)[1]
+        return None
+    m = re.search(r"^REVDAT +1 +(\d\d)-([A-Z]{3})-(\d\d) ", text, re.MULTILINE)
+    if not m or m.group(2) not in _MONTHS:
+        return None
+    yy = int(m.group(3))
+    year = 1900 + yy if yy >= 70 else 2000 + yy  # the PDB began in 1971
+    return f"{year}-{_MONTHS.index(m.group(2)) + 1:02d}-{m.group(1)}"
 
 
 def _info(st: gemmi.Structure, key: str, default: str = "") -> str:

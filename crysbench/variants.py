@@ -10,9 +10,19 @@ Examples
 >>> from crysbench.variants import get_variant
 >>> v = get_variant("const-res")
 >>> v.key, v.segment_length, v.stride
-('const-res@1', 15, 10)
+('const-res@2', 15, 10)
 >>> v.draw_resolution("3HSY_1.pd_11")
 (1.5, 3.0)
+>>> get_variant("var-res@2").draw_resolution("3HSY_1.pd_11")
+(1.9036, 2.3325)
+
+Recipes @2 (the defaults) differ from @1 in five fields: ``gap_rule="seqres"``
+(missing residues from the deposited sequence, :mod:`crysbench.segments`),
+``bit_generator="sha256-counter"`` (pinned draws, :mod:`crysbench.streams`),
+``sf_rate=1.25, sf_cutoff=2e-4`` (structure factors within 0.3 % and 0.15° in
+every resolution shell, ``benchmarks/sf_accuracy.py``) and ``curation="release"``
+(release date, joint X-ray/neutron entries kept,
+:class:`crysbench.structures.CurationRules`).
 """
 
 from __future__ import annotations
@@ -23,7 +33,24 @@ import json
 
 import numpy as np
 
-__all__ = ["Variant", "VARIANTS", "get_variant", "example_rng", "parse_variant_key"]
+from crysbench.streams import BIT_GENERATOR, PinnedStream
+
+__all__ = [
+    "Variant",
+    "VARIANTS",
+    "get_variant",
+    "example_rng",
+    "parse_variant_key",
+    "library_versions",
+]
+
+#: Fields added with recipes @2, with the value that reproduces @1. They are left
+#: out of :meth:`Variant.to_dict` at that value, so @1 recipe hashes do not move.
+_V1_DEFAULTS = {
+    "gap_rule": "numbering",
+    "bit_generator": "numpy-default_rng",
+    "curation": "deposition",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +83,20 @@ class Variant:
     cell_max_growth : float
         Largest growth (Å) before a fragment is rejected as clashing.
     sf_rate, sf_cutoff : float
-        gemmi DensityCalculatorX settings of the internal structure-factor grid
-        (rate 1.0 with Refmac-compatible blur, cutoff 1e-4: relative error ~1.5e-3
-        against direct summation, at a quarter of the cost of rate 1.5 / cutoff 1e-5).
+        gemmi DensityCalculatorX settings of the internal structure-factor grid,
+        with Refmac-compatible blur. @1: rate 1.0, cutoff 1e-4 (amplitude R up to
+        ~3.5 % and mean phase error up to ~3° in the outer shells against direct
+        summation). @2: rate 1.25, cutoff 2e-4 (worst shell R 0.25 %, mean phase error
+        0.14°, about 1.2–1.3× the time; ``benchmarks/sf_accuracy.py``).
+    gap_rule : str
+        ``"numbering"`` (@1) or ``"seqres"`` (@2), see :func:`crysbench.segments.cut_segments`.
+    bit_generator : str
+        ``"numpy-default_rng"`` (@1: NumPy ``Generator`` methods) or
+        ``"sha256-counter"`` (@2: :class:`crysbench.streams.PinnedStream`).
+    curation : str
+        ``"deposition"`` (@1: deposition year, first experimental method) or
+        ``"release"`` (@2: release date and any method, as the RCSB query), see
+        :meth:`crysbench.structures.CurationRules.for_recipe`.
     seed : int
         Seed mixed with each example id for per-example randomness.
     split_key : str
@@ -85,6 +123,9 @@ class Variant:
     valid_fraction: float = 0.05
     sf_rate: float = 1.0  # gemmi's rate for the internal structure-factor grid
     sf_cutoff: float = 1e-4  # gemmi's density cutoff when placing atoms
+    gap_rule: str = "numbering"
+    bit_generator: str = "numpy-default_rng"
+    curation: str = "deposition"
 
     @property
     def key(self) -> str:
@@ -99,6 +140,7 @@ class Variant:
     def to_dict(self) -> dict:
         """All recipe parameters as plain JSON types."""
         d = dataclasses.asdict(self)
+        d = {k: v for k, v in d.items() if not (k in _V1_DEFAULTS and v == _V1_DEFAULTS[k])}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @property
@@ -115,6 +157,12 @@ class Variant:
         so that they print and store exactly.
         """
         rng = example_rng(self, example_id, "resolution")
+        if isinstance(rng, PinnedStream):
+            lo, hi = self.dmin_range
+            dmin = lo if lo == hi else round(rng.uniform(lo, hi), 4)
+            lo, hi = self.rate_range
+            rate = lo if lo == hi else round(rng.uniform(lo, hi), 4)
+            return dmin, rate
         lo, hi = self.dmin_range
         dmin = lo if lo == hi else round(float(rng.uniform(lo, hi)), 4)
         lo, hi = self.rate_range
@@ -122,8 +170,13 @@ class Variant:
         return dmin, rate
 
 
-def example_rng(variant: Variant, example_id: str, stream: str) -> np.random.Generator:
-    """A NumPy generator seeded by (variant seed, example id, stream name) only.
+def example_rng(
+    variant: Variant, example_id: str, stream: str
+) -> np.random.Generator | PinnedStream:
+    """The random stream of (variant seed, example id, stream name) only.
+
+    @1 recipes: a NumPy ``Generator`` seeded from SHA-256 of the three; @2 recipes
+    (``bit_generator="sha256-counter"``): a :class:`crysbench.streams.PinnedStream`.
 
     >>> v = get_variant("var-res")
     >>> a = example_rng(v, "1A8O_1.pd_1", "cell").random()
@@ -131,6 +184,10 @@ def example_rng(variant: Variant, example_id: str, stream: str) -> np.random.Gen
     >>> a == b
     True
     """
+    if variant.bit_generator == BIT_GENERATOR:
+        return PinnedStream(variant.seed, example_id, stream)
+    if variant.bit_generator != _V1_DEFAULTS["bit_generator"]:
+        raise ValueError(f"unknown bit generator {variant.bit_generator!r}")
     digest = hashlib.sha256(f"{variant.seed}:{example_id}:{stream}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
@@ -144,6 +201,32 @@ VARIANTS: dict[str, Variant] = {
         Variant("var-res", 1, 15, 10, (1.6, 2.25), (2.305, 2.745)),
     )
 }
+_V2 = {
+    "sf_rate": 1.25,
+    "sf_cutoff": 2e-4,
+    "gap_rule": "seqres",
+    "bit_generator": BIT_GENERATOR,
+    "curation": "release",
+}
+VARIANTS.update(
+    {
+        f"{v.name}@2": dataclasses.replace(v, version=2, **_V2)
+        for v in list(VARIANTS.values())
+        if v.version == 1
+    }
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose arithmetic makes the bytes (for stores, results).
+
+    >>> sorted(library_versions())
+    ['gemmi', 'numpy', 'scipy']
+    """
+    import gemmi
+    import scipy
+
+    return {"gemmi": gemmi.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def parse_variant_key(key: str) -> tuple[str, int | None]:

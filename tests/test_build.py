@@ -22,7 +22,7 @@ def subset(entries):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, subset):
     out = str(tmp_path_factory.mktemp("b") / "const.zarr")
-    report = build_store("const-res", out=out, entries=subset, progress=False)
+    report = build_store("const-res@1", out=out, entries=subset, progress=False)
     return out, report
 
 
@@ -41,7 +41,7 @@ def test_curation_rejects_entries_with_reason(built):
 def test_store_matches_generator(built, entries):
     out, _ = built
     store = open_store(out, variant="const-res@1")
-    for ex in crysbench.generate_examples(entries["1A8O"], "const-res"):
+    for ex in crysbench.generate_examples(entries["1A8O"], "const-res@1"):
         got = store.get(ex.id)
         assert np.array_equal(got.hkl, ex.hkl)
         assert np.array_equal(got.F, ex.F)
@@ -65,20 +65,20 @@ def test_splits_grouped_by_entry(built):
 def test_jobs_and_resume_give_same_fingerprint(tmp_path, subset, built):
     ref = open_store(built[0])
     out2 = str(tmp_path / "j2.zarr")
-    build_store("const-res", out=out2, entries=subset, jobs=2, progress=False)
+    build_store("const-res@1", out=out2, entries=subset, jobs=2, progress=False)
     assert open_store(out2).fingerprint == ref.fingerprint
     # simulate a build killed after two entries (and a half-written temp file)
     out3 = str(tmp_path / "resume.zarr")
     from crysbench.variants import get_variant
 
-    v = get_variant("const-res")
+    v = get_variant("const-res@1")
     cache = tmp_path / "cache"
     work = cache / "entries" / v.key / v.recipe_hash
     work.mkdir(parents=True)
     for pid in ("4E43", "1A8O"):
         process_entry(str(subset[pid]), pid, v.key, str(work))
     (work / "3JQH-0000.part.tmp-999").write_bytes(b"garbage")  # what a killed worker leaves
-    rep = build_store("const-res", out=out3, entries=subset, progress=False, cache_dir=str(cache))
+    rep = build_store("const-res@1", out=out3, entries=subset, progress=False, cache_dir=str(cache))
     assert rep["resources"]["cached_entries"] == 2
     s3 = open_store(out3)
     assert s3.fingerprint == ref.fingerprint
@@ -92,7 +92,7 @@ def test_failed_rebuild_keeps_finished_store(built, tmp_path):
     out, _ = built
     before = open_store(out).fingerprint
     with pytest.raises(BuildError):
-        build_store("const-res", out=out, entries={}, progress=False)
+        build_store("const-res@1", out=out, entries={}, progress=False)
     assert open_store(out).fingerprint == before
 
 
@@ -150,7 +150,7 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
 
 def test_cli_build_bundled_limit(tmp_path, capsys):
     out = str(tmp_path / "d.zarr")
-    assert main(["build", "--variant", "dipeptide", "--limit", "4", "--out", out, "--quiet"]) == 0
+    assert main(["build", "--variant", "dipeptide@1", "--limit", "4", "--out", out, "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "examples" in text and "rejected because" in text
     assert len(open_store(out)) > 0
@@ -171,7 +171,7 @@ def test_dask_backend_same_fingerprint(tmp_path, subset, built):
     ) as cluster:
         out = str(tmp_path / "dask.zarr")
         build_store(
-            "const-res",
+            "const-res@1",
             out=out,
             entries=subset,
             backend="dask",
@@ -184,9 +184,11 @@ def test_dask_backend_same_fingerprint(tmp_path, subset, built):
 def test_fsspec_url_store(tmp_path, entries):
     subset = {k: entries[k] for k in ("3JQH", "1A8O")}
     url = "memory://crysbench-tests/url.zarr"
-    build_store("const-res", out=url, entries=subset, work_dir=str(tmp_path / "w"), progress=False)
+    build_store(
+        "const-res@1", out=url, entries=subset, work_dir=str(tmp_path / "w"), progress=False
+    )
     local = str(tmp_path / "local.zarr")
-    build_store("const-res", out=local, entries=subset, progress=False)
+    build_store("const-res@1", out=local, entries=subset, progress=False)
     remote = open_store(url)
     assert remote.fingerprint == open_store(local).fingerprint
     assert remote.ids() == open_store(local).ids()
@@ -208,7 +210,7 @@ def test_old_schema_is_refused_with_rebuild_command(tmp_path, entries):
     import zarr
 
     out = str(tmp_path / "old.zarr")
-    build_store("const-res", out=out, entries={"3JQH": entries["3JQH"]}, progress=False)
+    build_store("const-res@1", out=out, entries={"3JQH": entries["3JQH"]}, progress=False)
     g = zarr.open_group(out, mode="r+")
     g.attrs.update({"crysbench_schema": 1})
     with pytest.raises(StoreError, match="rebuild it with `crysbench build --variant const-res@1"):

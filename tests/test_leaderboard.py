@@ -38,7 +38,7 @@ def store(tmp_path_factory):
     out = tmp_path_factory.mktemp("store") / "demo.zarr"
     entries = crysbench.bundled_entries()
     crysbench.build_store(
-        "const-res", out=str(out), entries={k: entries[k] for k in DEMO}, progress=False
+        "const-res@1", out=str(out), entries={k: entries[k] for k in DEMO}, progress=False
     )
     return crysbench.open_store(str(out))
 
@@ -258,7 +258,7 @@ def test_repository_board_matches_fresh_build(store):
     """The bundled const-res@1 board ranks the test split a fresh build makes (same test
     entries as the five-entry store). If this fails, build output changed: bump the variant
     version, or (before release) re-create the boards with `crysbench leaderboard new`."""
-    board = REPO / "leaderboards" / "const-res" / "1"
+    board = REPO / "leaderboards" / "const-res@1" / "1"
     if not (board / "board.json").is_file():
         pytest.skip("no const-res@1 board in the repository")
     assert lb.find_board(REPO / "leaderboards", store.fingerprint, store.variant) == board

@@ -15,13 +15,13 @@ SUBSET = ["1A8O", "3JQH", "4E43", "4CUP", "4ZHL"]
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory, entries):
     out = str(tmp_path_factory.mktemp("load") / "dip.zarr")
-    build_store("dipeptide", out=out, entries={k: entries[k] for k in SUBSET}, progress=False)
+    build_store("dipeptide@1", out=out, entries={k: entries[k] for k in SUBSET}, progress=False)
     return out
 
 
 def test_items_match_generator(store_path, entries):
     ds = load_split(store_path, "all", normalize=None)
-    gen = {ex.id: ex for ex in crysbench.generate_examples(entries["1A8O"], "dipeptide")}
+    gen = {ex.id: ex for ex in crysbench.generate_examples(entries["1A8O"], "dipeptide@1")}
     for eid in list(gen)[:5]:
         item = ds[eid]
         assert np.allclose(item["density"], gen[eid].density, atol=1e-6)

@@ -21,7 +21,7 @@ FAKE = Path(__file__).parent / "data" / "fake_shelxe"
 def examples():
     out = []
     for pid in ("1A8O", "4E43", "3HSY"):
-        exs = list(crysbench.generate_examples(bundled_entries()[pid], "var-res"))
+        exs = list(crysbench.generate_examples(bundled_entries()[pid], "var-res@1"))
         out.append(min(exs, key=lambda e: len(e.hkl)))
     return out
 

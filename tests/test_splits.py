@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from crysbench.splits import assign_split, split_fingerprint
 
@@ -21,15 +22,28 @@ def test_fingerprint_depends_on_ids_and_checksums():
     assert a != split_fingerprint(["x"], ["1"])
 
 
-def test_bundled_build_reproduces_shipped_splits(tmp_path):
+@pytest.mark.parametrize(
+    "key", ["var-res@1", "const-res@1", "dipeptide@1", "var-res@2", "const-res@2", "dipeptide@2"]
+)
+def test_bundled_build_reproduces_shipped_splits(tmp_path, key):
+    """Every frozen recipe, @1 included, still builds its shipped ids and fingerprint."""
     from crysbench.build import build_store
     from crysbench.splits import shipped_split
     from crysbench.store import open_store
 
     out = str(tmp_path / "v.zarr")
-    build_store("var-res", out=out, jobs=2, progress=False)
+    build_store(key, out=out, jobs=2, progress=False)
     store = open_store(out)
+    assert store.variant == key
     for split in ("train", "valid", "test"):
-        ids, fingerprint = shipped_split("var-res@1", split)
+        ids, fingerprint = shipped_split(key, split)
         assert store.ids(split) == ids
     assert store.fingerprint == fingerprint
+
+
+def test_recipe_hashes_of_v1_unchanged():
+    from crysbench.variants import get_variant
+
+    assert get_variant("dipeptide@1").recipe_hash == "4b34789f8d6ac4d3"
+    assert get_variant("const-res@1").recipe_hash == "c15f674700f252d8"
+    assert get_variant("var-res@1").recipe_hash == "eef7f321b911d4d6"

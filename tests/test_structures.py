@@ -80,3 +80,45 @@ def test_local_mirror_layout(tmp_path, entries):
     assert sorted(found) == ["1A8O", "3JQH"]
     with pytest.raises(SourceError):
         local_entries(tmp_path / "a8" / "none")
+
+
+# ---- recipes @2: curation as the RCSB query ---------------------------------------
+
+
+def test_release_dates_from_headers(entries):
+    from crysbench.structures import read_entry
+
+    dates = {pid: read_entry(entries[pid]).info.release_date for pid in entries}
+    assert dates["1A8O"] == "1998-10-14"  # REVDAT 1 (PDB)
+    assert dates["1GBT"] == "1994-01-31"  # pdbx_audit_revision_history ordinal 1
+    assert dates["4CUP"] == "2014-04-02"  # database_PDB_rev num 1
+    assert all(dates.values())
+
+
+def test_release_rule_on_bundled_entries(entries):
+    from crysbench.structures import CurationRules, read_entry
+
+    rules = CurationRules.for_recipe("release")
+    for pid in entries:
+        e = read_entry(entries[pid])
+        assert (e.curation_reasons() == []) == (e.curation_reasons(rules) == [])
+    reasons = read_entry(entries["1HVR"]).curation_reasons(rules)
+    assert "released 1995-01-26 (before 1996)" in reasons
+
+
+@pytest.mark.parametrize("first", ["NEUTRON DIFFRACTION", "X-RAY DIFFRACTION"])
+def test_joint_xray_neutron_kept_by_release_rules(entries, tmp_path, first):
+    import gzip
+    import re
+
+    from crysbench.structures import CurationRules, read_entry
+
+    other = "X-RAY DIFFRACTION" if first.startswith("N") else "NEUTRON DIFFRACTION"
+    text = gzip.decompress(entries["1A8O"].read_bytes()).decode()
+    text = re.sub(r"^EXPDTA.*$", f"EXPDTA    {first}; {other}".ljust(80), text, flags=re.M)
+    path = tmp_path / "1a8o.pdb"
+    path.write_text(text)
+    e = read_entry(path)
+    assert set(e.info.methods) == {"X-RAY DIFFRACTION", "NEUTRON DIFFRACTION"}
+    assert e.curation_reasons(CurationRules.for_recipe("release")) == []
+    assert e.curation_reasons()  # @1: the whole method string must be X-ray

@@ -54,7 +54,7 @@ def dipeptides():
     """Dipeptide examples of the smallest bundled entry (3JQH, 22 examples)."""
     from crysbench.structures import bundled_entries
 
-    return list(crysbench.generate_examples(bundled_entries()["3JQH"], "dipeptide"))
+    return list(crysbench.generate_examples(bundled_entries()["3JQH"], "dipeptide@1"))
 
 
 # -- architecture ---------------------------------------------------------------------------
