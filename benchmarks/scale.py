@@ -107,6 +107,8 @@ def _row(variant: str, repeat: int, cold: dict, warm: dict) -> dict:
         "ex_per_s": round(n / cold["wall"], 1),
         "entries_ex_per_s": round(n / t["entries_wall"], 1),
         "write_ex_per_s": round(n / max(t["write_wall"], 1e-9), 1),
+        "entries_ex_per_cpu_s": round(n / max(t.get("entries_cpu", 0), 1e-9), 1),
+        "write_ex_per_cpu_s": round(n / max(t.get("write_cpu", 0), 1e-9), 1),
         "assembly_only_s": round(assembly, 2),
         "assembly_ex_per_s": round(n / max(assembly, 1e-9), 1),
         "rss_main_mb": round(res["peak_rss_main"] / 2**20),
@@ -192,6 +194,8 @@ def main() -> None:
         ("ex_per_s", "ex/s"),
         ("entries_ex_per_s", "entries ex/s"),
         ("assembly_ex_per_s", "assembly ex/s"),
+        ("entries_ex_per_cpu_s", "entries ex/CPU-s"),
+        ("write_ex_per_cpu_s", "write ex/CPU-s"),
         ("rss_main_mb", "RSS main MB"),
         ("rss_worker_mb", "RSS worker MB"),
         ("scratch_over_store", "scratch/store"),
@@ -200,7 +204,10 @@ def main() -> None:
         ("open_files_max", "open files"),
         ("ulimit_n", "ulimit -n"),
     ]
+    load = os.getloadavg()[0]
     lines = [
+        f"load average at the end {load:.1f} on {os.cpu_count()} cores (other work slows wall "
+        "times; ex/CPU-s counts only this build's CPU seconds)",
         f"jobs={args.jobs}, cpus={os.cpu_count()}, generation floor (1 core, no I/O): "
         + ", ".join(f"{v} {np.median(f) * 1e3:.2f} ms/example" for v, f in floor.items() if f),
         " | ".join(h for _, h in cols),
