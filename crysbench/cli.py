@@ -50,6 +50,43 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from crysbench.store import open_store
+
+    store = open_store(args.store)
+    report = store.verify(block=args.block)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    for p in report["problems"]:
+        print(p, file=sys.stderr)
+    if report["problems"]:
+        n_ex = len(report["damaged"])
+        which = f" in {n_ex} example(s)" if n_ex else ""
+        print(
+            f"crysbench verify: {args.store}: damaged, {len(report['problems'])} problem(s)"
+            f"{which}; rebuild it or fetch it again",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.json:
+        print(
+            f"ok: {args.store}: {report['n_examples']} examples match their checksums; "
+            f"test fingerprint {report['fingerprint']}"
+        )
+    return 0
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from crysbench.export import export_example, export_hdf5
     from crysbench.store import open_store
@@ -92,10 +129,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="bundled (default, offline demo), rcsb, paper, or a local folder/PDB mirror",
     )
     p.add_argument("--out", help="store path or fsspec URL (default <variant>.zarr)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=_positive, default=1, help="worker processes (default 1)")
     p.add_argument("--backend", choices=["loky", "dask"], default="loky")
     p.add_argument("--scheduler", help="dask scheduler address (with --backend dask)")
-    p.add_argument("--limit", type=int, help="only the first N entries (quick subset)")
+    p.add_argument(
+        "--limit", type=_positive, help="only the first N entries (N >= 1, quick subset)"
+    )
     p.add_argument("--work-dir", help="folder for resumable per-entry results")
     p.add_argument("--cache-dir", help="download cache for --source rcsb/paper")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -106,6 +145,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--ids", metavar="SPLIT", help="print the example ids of a split")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "verify",
+        help="check every example of a store against its checksums",
+        description="Check a store: every example against its checksum, the metadata, the "
+        "chunks on disk and the test fingerprint; exit 1 naming what is damaged.",
+    )
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument("--block", type=_positive, default=512, help="examples per read (512)")
+    p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser(
         "export",
