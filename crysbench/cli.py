@@ -187,24 +187,37 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(exc: BaseException) -> str:
+    """One line for an error: a bare ``KeyError('cell')`` says what is missing."""
+    if isinstance(exc, KeyError) and exc.args:
+        arg = exc.args[0]
+        if isinstance(arg, str) and " " in arg:
+            return arg  # crysbench's own messages
+        return f"missing {arg!r} (KeyError: an incomplete or damaged file)"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
+    command = None
     try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        command = getattr(args, "command", None)
+        if not command:
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print(
-            "crysbench: interrupted; finished work is kept, run the same command to resume",
-            file=sys.stderr,
+        hint = (
+            "; finished entries are kept, run the same command to resume"
+            if command == "build"
+            else ""
         )
+        print(f"crysbench{' ' + command if command else ''}: interrupted{hint}", file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"crysbench {args.command}: error: {msg}", file=sys.stderr)
+        print(f"crysbench {command}: error: {_message(exc)}", file=sys.stderr)
         return 1
 
 

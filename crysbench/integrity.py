@@ -170,7 +170,10 @@ def check_meta(store: Any) -> list[str]:
     if out:
         return out
     ids = _strings(m["id"])
-    out += _bad_rows(store, "meta/id", np.char.str_len(ids) > 0, "empty id")
+    from crysbench.names import is_safe_id
+
+    safe = np.array([is_safe_id(i) for i in ids.tolist()], dtype=bool)
+    out += _bad_rows(store, "meta/id", safe, "empty id, or not a safe file name")
     expect = [
         f"{p}_{e}.pd_{s}"
         for p, e, s in zip(m["pdb_id"].tolist(), m["entity"].tolist(), m["start"].tolist())
