@@ -14,7 +14,7 @@ Examples
 --------
 >>> import numpy as np, tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "predictions.npz"
->>> write_compact(p, {"a": np.array([3 + 4j, 1j])})
+>>> _ = write_compact(p, {"a": np.array([3 + 4j, 1j])})
 >>> F = read_compact(p)["a"]
 >>> bool(np.allclose(F, [3 + 4j, 1j], rtol=1e-3, atol=1e-3))
 True
