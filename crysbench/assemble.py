@@ -177,12 +177,15 @@ def _discard(path: str) -> None:
         os.unlink(path)
 
 
-def finish_store(v: Variant, ids, summaries, plan, writer: StoreWriter, test_lines) -> dict:
+def finish_store(
+    v: Variant, ids, summaries, plan, writer: StoreWriter, test_lines, extra_rejections=()
+) -> dict:
     """Split lists, rejections, normalisation, fingerprint and attributes."""
     import numcodecs
 
     counts = writer.write_id_lists({c: s for s, c in SPLIT_CODES.items()})
-    rejected = [tuple(r) for pid in ids for r in summaries[pid]["rejections"]]
+    rejected = [tuple(r) for r in extra_rejections]
+    rejected += [tuple(r) for pid in ids for r in summaries[pid]["rejections"]]
     writer.write_table(
         "rejections",
         {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
@@ -204,7 +207,9 @@ def finish_store(v: Variant, ids, summaries, plan, writer: StoreWriter, test_lin
     entry_split = plan["entry_split"]
     has = sorted(set(np.unique(plan["entry"]).tolist()))
     entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)
-    rej_counts = collections.Counter(reason_category(r[1]) for r in rejected)
+    rej_counts = collections.Counter(
+        "download failed" if r[2] == "download" else reason_category(r[1]) for r in rejected
+    )
     report = {
         "variant": v.key,
         "n_entries": len(ids),

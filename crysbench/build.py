@@ -133,10 +133,12 @@ def build_store(
     if limit is not None and limit < 1:
         raise BuildError(f"--limit must be at least 1, not {limit}")
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
+    failed: dict[str, str] = {}  # downloads that failed after every retry
     if entries is None:
         from crysbench.sources import resolve_source
 
-        entries = resolve_source(source, cache_dir=cache_root / "pdb")
+        kw = {"failed": failed} if source in ("rcsb", "paper") else {}
+        entries = resolve_source(source, cache_dir=cache_root / "pdb", **kw)
     ids = sorted(entries)[:limit]
     if not ids:
         raise BuildError(f"source {source!r} has no entries")
@@ -155,7 +157,7 @@ def build_store(
             raise BuildError(f"cannot create work folder under {base}: {exc}") from None
         try:
             with Executor(jobs, backend, scheduler, progress) as ex:
-                report = _build(v, ids, entries, parts_dir, out, ex, block)
+                report = _build(v, ids, entries, parts_dir, out, ex, block, failed)
         except ExecutorError as exc:
             raise BuildError(str(exc)) from None
         report["source"] = source
@@ -170,7 +172,9 @@ def build_store(
     return report
 
 
-def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, block: int) -> dict:
+def _build(
+    v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, block: int, failed: dict
+) -> dict:
     res = {"rss": 0, "fds": open_files()}
     cpu = collections.Counter()
 
@@ -212,7 +216,8 @@ def _build(v: Variant, ids, entries, parts_dir: Path, out: str, ex: Executor, bl
     t_write = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    report = finish_store(v, ids, summaries, plan, writer, test_lines)
+    downloads = [(pid, msg, "download") for pid, msg in sorted(failed.items())]
+    report = finish_store(v, ids, summaries, plan, writer, test_lines, downloads)
     t_finish = time.perf_counter() - t0
     report["time"].update(
         entries_wall=round(t_entries, 3),

@@ -52,6 +52,43 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from crysbench.store import open_store
+
+    store = open_store(args.store)
+    report = store.verify(block=args.block)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    for p in report["problems"]:
+        print(p, file=sys.stderr)
+    if report["problems"]:
+        n_ex = len(report["damaged"])
+        which = f" in {n_ex} example(s)" if n_ex else ""
+        print(
+            f"crysbench verify: {args.store}: damaged, {len(report['problems'])} problem(s)"
+            f"{which}; rebuild it or fetch it again",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.json:
+        print(
+            f"ok: {args.store}: {report['n_examples']} examples match their checksums; "
+            f"test fingerprint {report['fingerprint']}"
+        )
+    return 0
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from crysbench.export import export_example, export_hdf5
     from crysbench.store import open_store
@@ -95,7 +132,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="store path or fsspec URL (default <variant>.zarr)")
     p.add_argument(
-        "--jobs", type=int, default=1, help="worker processes, or local dask workers (default 1)"
+        "--jobs",
+        type=_positive,
+        default=1,
+        help="worker processes, or local dask workers (default 1)",
     )
     p.add_argument(
         "--backend",
@@ -106,7 +146,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (with --backend dask)"
     )
-    p.add_argument("--limit", type=int, help="only the first N entries (quick subset)")
+    p.add_argument(
+        "--limit", type=_positive, help="only the first N entries (N >= 1, quick subset)"
+    )
     p.add_argument(
         "--work-dir",
         help="keep this build's per-entry results here (not in the cache); removed after success",
@@ -132,6 +174,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--ids", metavar="SPLIT", help="print the example ids of a split")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "verify",
+        help="check every example of a store against its checksums",
+        description="Check a store: every example against its checksum, the metadata, the "
+        "chunks on disk and the test fingerprint; exit 1 naming what is damaged.",
+    )
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument("--block", type=_positive, default=512, help="examples per read (512)")
+    p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser(
         "export",
@@ -163,24 +216,37 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(exc: BaseException) -> str:
+    """One line for an error: a bare ``KeyError('cell')`` says what is missing."""
+    if isinstance(exc, KeyError) and exc.args:
+        arg = exc.args[0]
+        if isinstance(arg, str) and " " in arg:
+            return arg  # crysbench's own messages
+        return f"missing {arg!r} (KeyError: an incomplete or damaged file)"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
+    command = None
     try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        command = getattr(args, "command", None)
+        if not command:
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print(
-            "crysbench: interrupted; finished work is kept, run the same command to resume",
-            file=sys.stderr,
+        hint = (
+            "; finished entries are kept, run the same command to resume"
+            if command == "build"
+            else ""
         )
+        print(f"crysbench{' ' + command if command else ''}: interrupted{hint}", file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"crysbench {args.command}: error: {msg}", file=sys.stderr)
+        print(f"crysbench {command}: error: {_message(exc)}", file=sys.stderr)
         return 1
 
 

@@ -49,12 +49,21 @@ def write_ccp4_map(path: str | Path, grid: np.ndarray, cell: gemmi.UnitCell) -> 
 
 
 def export_example(ex, folder: str | Path) -> list[Path]:
-    """Write ``<id>.pdb``, ``<id>.cif``, ``<id>.mtz`` and both maps as CCP4 files."""
+    """Write ``<id>.pdb``, ``<id>.cif``, ``<id>.mtz`` and both maps as CCP4 files.
+
+    Raises
+    ------
+    ValueError
+        An id that is not a safe file name (:func:`crysbench.names.safe_id`); nothing is
+        written then.
+    """
+    from crysbench.names import id_path
+
     folder = Path(folder)
+    base = id_path(folder, ex.id)  # an id like "../x" never writes outside the folder
     folder.mkdir(parents=True, exist_ok=True)
     st = ex.structure
     st.setup_cell_images()
-    base = folder / ex.id
     out = [Path(f"{base}.pdb"), Path(f"{base}.cif")]
     st.write_pdb(str(out[0]))
     st.make_mmcif_document().write_file(str(out[1]))
@@ -71,6 +80,7 @@ def export_hdf5(store, split: str, path: str | Path) -> Path:
     except ImportError:
         raise ImportError("HDF5 export needs h5py: pip install 'crysbench[hdf5]'") from None
     from crysbench.load import SplitDataset, bucket_batches
+    from crysbench.names import safe_id
 
     ds = SplitDataset(store, split, normalize=None)
     path = Path(path)
@@ -81,7 +91,7 @@ def export_hdf5(store, split: str, path: str | Path) -> Path:
         for batch in bucket_batches(ds.buckets, 64, shuffle=False):
             b = ds.get_batch(batch)
             for i, eid in enumerate(b["id"]):
-                g = f.create_group(eid)
+                g = f.create_group(safe_id(eid))
                 g.create_dataset("patterson", data=b["patterson"][i], compression="gzip")
                 g.create_dataset("density", data=b["density"][i], compression="gzip")
                 g.attrs["cell"] = b["cell"][i]

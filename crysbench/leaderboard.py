@@ -455,7 +455,9 @@ def render_board(board_dir: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------- checking
-def check_board(board_dir: str | Path, write: bool = False) -> list[str]:
+def check_board(
+    board_dir: str | Path, write: bool = False, stores: Sequence[Any] = ()
+) -> list[str]:
     """Validate every submission of one board and its generated table.
 
     Parameters
@@ -463,6 +465,9 @@ def check_board(board_dir: str | Path, write: bool = False) -> list[str]:
     board_dir : path
     write : bool
         Rewrite ``README.md`` when it differs instead of reporting it.
+    stores : sequence of Store
+        Stores to re-score committed predictions with (:mod:`crysbench.rescore`); the one
+        with the board's test fingerprint is used.
 
     Returns
     -------
@@ -473,6 +478,7 @@ def check_board(board_dir: str | Path, write: bool = False) -> list[str]:
     board, entries, problems = _scan_board(board_dir)
     if board is None:
         return problems
+    problems += _rescore(board_dir, board, entries, stores)
     text = _render(board, entries)
     readme = board_dir / "README.md"
     current = readme.read_text(encoding="utf-8") if readme.is_file() else None
@@ -489,14 +495,41 @@ def check_board(board_dir: str | Path, write: bool = False) -> list[str]:
     return problems
 
 
-def check_leaderboards(root: str | Path | None = None, write: bool = False) -> list[str]:
+def _rescore(board_dir: Path, board: dict, entries: list[dict], stores: Sequence[Any]) -> list[str]:
+    """Re-score the entries that carry compact predictions, with a matching store."""
+    from crysbench.rescore import prediction_files, read_compact, rescore_rows
+
+    store = next((s for s in stores if s.fingerprint == board["test_fingerprint"]), None)
+    if store is None:
+        return []
+    out: list[str] = []
+    for e in entries:
+        sub = board_dir / e["name"]
+        for f, res in zip(results_files(sub), e["results"], strict=False):
+            pf = prediction_files(f)
+            if not pf.is_file():
+                continue
+            try:
+                compact = read_compact(pf)
+            except (OSError, ValueError, KeyError) as exc:
+                out.append(f"{_show(pf)}: cannot read the predictions: {exc}")
+                continue
+            out += rescore_rows(res, compact, store, _show(f))
+    return out
+
+
+def check_leaderboards(
+    root: str | Path | None = None, write: bool = False, stores: Sequence[Any] = ()
+) -> list[str]:
     """Validate every board under ``root`` (default :func:`default_root`).
 
     Checks, per submission: the ``meta.json`` fields, the results' schema, variant and
     fingerprint against the board, the full test split, aggregates recomputed from the rows,
     the seeds count, file size caps; per board: unique entry and method names, and a
     ``README.md`` identical to the regenerated one (``write=True`` rewrites it instead).
-    Submission folders outside any board are reported too.
+    Submission folders outside any board are reported too. Entries with committed compact
+    predictions are re-scored with the store of ``stores`` that has their board's test
+    fingerprint (:mod:`crysbench.rescore`).
 
     Returns
     -------
@@ -514,7 +547,7 @@ def check_leaderboards(root: str | Path | None = None, write: bool = False) -> l
         if not any(meta.is_relative_to(b) for b in boards):
             problems.append(f"{_show(meta.parent)}: submission outside a board (no board.json)")
     for b in boards:
-        problems += check_board(b, write=write)
+        problems += check_board(b, write=write, stores=stores)
     return problems
 
 
@@ -712,6 +745,7 @@ def submit(
     hand_search: bool = False,
     n_jobs: int = 1,
     progress: bool = True,
+    compact_predictions: bool = False,
 ) -> Path:
     """Score predictions on a store's test split and write them as a board entry.
 
@@ -742,6 +776,9 @@ def submit(
         Evaluator worker processes.
     progress : bool
         Progress bar on stderr.
+    compact_predictions : bool
+        Also commit ``predictions.npz`` per seed (float16 structure factors to dmin, see
+        :mod:`crysbench.rescore`), so CI can re-score the entry.
 
     Returns
     -------
@@ -785,7 +822,21 @@ def submit(
         )  # fmt: skip
         for p in sets
     ]
-    return write_submission(board_dir, name, results, meta, files=files, overwrite=overwrite)
+    if not compact_predictions:
+        return write_submission(board_dir, name, results, meta, files=files, overwrite=overwrite)
+    import tempfile
+
+    from crysbench.evaluate import load_predictions
+    from crysbench.rescore import compact_from_maps, write_compact
+
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = list(files)
+        for i, p in enumerate(sets):
+            ids = [str(r["id"]) for r in results[i]["examples"]]
+            fname = "predictions.npz" if i == 0 else f"predictions-seed{i + 1}.npz"
+            preds = p if isinstance(p, Mapping) else load_predictions(p)
+            extra.append(write_compact(Path(tmp) / fname, compact_from_maps(preds, store, ids)))
+        return write_submission(board_dir, name, results, meta, files=extra, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -821,6 +872,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
                 board=args.board, engine=args.engine, files=args.files,
                 overwrite=args.overwrite, origin_search=args.origin_search,
                 hand_search=args.hand_search, n_jobs=args.jobs, progress=not args.quiet,
+                compact_predictions=args.compact_predictions,
             )  # fmt: skip
     except (LeaderboardError, EvaluationError) as exc:
         return _err("submit", exc)
@@ -830,8 +882,11 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from crysbench.store import open_store
+
     root = Path(args.dir) if args.dir else default_root()
-    problems = check_leaderboards(root, write=args.write)
+    stores = [open_store(p) for p in args.store]
+    problems = check_leaderboards(root, write=args.write, stores=stores)
     boards = find_boards(root)
     n_entries = sum(len(_entries(b)) for b in boards)
     for p in problems:
@@ -879,6 +934,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--hand-search", action="store_true", help="also try the enantiomer")
     p.add_argument("--jobs", "-j", type=int, default=1, help="evaluator worker processes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--compact-predictions", action="store_true",
+                   help="also commit predictions.npz (float16 structure factors) so CI can "
+                   "re-score the entry")  # fmt: skip
     p.set_defaults(func=_cmd_submit)
 
     lb = subparsers.add_parser(
@@ -895,6 +953,8 @@ def add_subcommands(subparsers: Any) -> None:
     )
     c.add_argument("dir", nargs="?", metavar="DIR", help="default: the repository's leaderboards/")
     c.add_argument("--write", action="store_true", help="regenerate the tables instead")
+    c.add_argument("--store", action="append", default=[], metavar="STORE",
+                   help="re-score committed predictions on this store (repeatable)")  # fmt: skip
     c.set_defaults(func=_cmd_check)
     n = lsub.add_parser(
         "new",

@@ -215,8 +215,28 @@ class Store:
 
     @property
     def fingerprint(self) -> str:
-        """Fingerprint of the test split (ids and map checksums)."""
-        return str(self.attrs["fingerprint"])
+        """Fingerprint of the test split (ids and map checksums), checked against them.
+
+        Raises
+        ------
+        crysbench.integrity.IntegrityError
+            The one in ``zarr.json`` is not the one recomputed from the test ids and their
+            stored checksums (edited attributes, or damaged ``meta`` columns).
+        """
+        fp = str(self.attrs["fingerprint"])
+        if not getattr(self, "_fingerprint_ok", False):
+            from crysbench.integrity import IntegrityError, recomputed_fingerprint
+
+            again = recomputed_fingerprint(self)
+            if again != fp:
+                raise IntegrityError(
+                    self.path,
+                    [f"zarr.json: test fingerprint {fp} is not the one of the test ids and "
+                     f"their checksums ({again}): edited attributes or damaged meta/id, "
+                     "meta/split or meta/checksum"],
+                )  # fmt: skip
+            self._fingerprint_ok = True
+        return fp
 
     @property
     def normalization(self) -> dict:
@@ -255,42 +275,122 @@ class Store:
             raise KeyError(f"{example_id!r} is not in {self.path}") from None
 
     # -- reading ---------------------------------------------------------------
-    def read_reflections(self, rows: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """hkl and F of several rows, with one contiguous read when rows are adjacent."""
-        rows = np.asarray(rows)
+    def _verify_meta(self) -> None:
+        """Check the metadata once per opened store (see :func:`crysbench.integrity.check_meta`)."""
+        if getattr(self, "_meta_ok", False):
+            return
+        from crysbench.integrity import IntegrityError, check_meta
+
+        problems = check_meta(self)
+        if problems:
+            raise IntegrityError(self.path, problems)
+        self._meta_ok = True
+
+    def _read_refl(self, rows: np.ndarray) -> tuple[list, list, list]:
+        """hkl (int16), F (complex64) and the raw float hkl of rows, unverified."""
+        from crysbench.integrity import IntegrityError
+
         start, count = self.meta["refl_start"], self.meta["n_refl"]
         lo = int(start[rows].min())
         hi = int((start[rows] + count[rows]).max())
         if hi - lo > 4 * int(count[rows].sum()) + 1:
-            parts = [self.read_reflections(np.array([r])) for r in rows]
-            return [p[0][0] for p in parts], [p[1][0] for p in parts]
-        block = self._refl[lo:hi]
-        Fs, hs = [], []
+            parts = [self._read_refl(np.array([r])) for r in rows]
+            return [p[0][0] for p in parts], [p[1][0] for p in parts], [p[2][0] for p in parts]
+        try:
+            block = self._refl[lo:hi]
+        except Exception as exc:  # a chunk that does not decode
+            ids = [str(self.meta["id"][r]) for r in rows]
+            raise IntegrityError(
+                self.path,
+                [f"reflections: cannot be read for {', '.join(ids[:8])} "
+                 f"({type(exc).__name__}: {exc}); damaged chunk"],
+                ids,
+            ) from None  # fmt: skip
+        Fs, hs, raw = [], [], []
         for r in rows:
             a = int(start[r]) - lo
             b = a + int(count[r])
-            Fs.append(block[a:b, 0] + 1j * block[a:b, 1])
-            hs.append(block[a:b, 2:5].astype(np.int16))
-        return hs, [f.astype(np.complex64) for f in Fs]
+            Fs.append((block[a:b, 0] + 1j * block[a:b, 1]).astype(np.complex64))
+            raw.append(block[a:b, 2:5])
+            hs.append(raw[-1].astype(np.int16))
+        return hs, Fs, raw
 
-    def read_atoms(self, row: int) -> dict:
-        """Atoms of one row: element symbols, names, residue positions, xyz (Å)."""
+    def read_reflections(
+        self, rows: np.ndarray, verify: bool = True
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """hkl and F of several rows, with one contiguous read when rows are adjacent.
+
+        Parameters
+        ----------
+        rows : ndarray of int
+        verify : bool
+            Check every row against its stored checksum (and the metadata once per store);
+            costs one SHA-256 of the reflections read, about 1 % of a map synthesis.
+
+        Raises
+        ------
+        crysbench.integrity.IntegrityError
+            A damaged store (a :class:`StoreError`), naming the array and the examples.
+        """
+        rows = np.asarray(rows)
+        if verify:
+            self._verify_meta()
+        hs, Fs, raw = self._read_refl(rows)
+        if verify:
+            from crysbench.integrity import check_rows, rows_error
+
+            bad = check_rows(self, rows, hs, Fs, raw)
+            if bad:
+                raise rows_error(self, "reflections", bad)
+        return hs, Fs
+
+    def read_atoms(self, row: int, verify: bool = True) -> dict:
+        """Atoms of one row: element symbols, names, residue positions, xyz (Å).
+
+        With ``verify`` an unreadable chunk, element 0, an empty name or non-finite
+        coordinates raise :class:`crysbench.integrity.IntegrityError`.
+        """
+        from crysbench.integrity import IntegrityError, check_atoms
+
         a0 = int(self.meta["atom_start"][row])
         a1 = a0 + int(self.meta["n_atom"][row])
-        z = self._atoms["element"][a0:a1]
+        try:
+            raw = {k: self._atoms[k][a0:a1] for k in ("element", "name", "residue", "xyz")}
+        except Exception as exc:  # a chunk that does not decode
+            eid = str(self.meta["id"][row])
+            raise IntegrityError(
+                self.path, [f"atoms: cannot be read for {eid} ({type(exc).__name__}: {exc})"], [eid]
+            ) from None
+        if verify:
+            problems = check_atoms(self, row, raw)
+            if problems:
+                raise IntegrityError(self.path, problems, [str(self.meta["id"][row])])
         return {
-            "element": np.array([_ELEMENT_NAMES[int(x)] for x in z]),
-            "name": np.array([bytes(n).rstrip(b"\0").decode() for n in self._atoms["name"][a0:a1]]),
-            "residue": self._atoms["residue"][a0:a1].astype(np.int32),
-            "xyz": self._atoms["xyz"][a0:a1].astype(np.float64),
+            "element": np.array([_ELEMENT_NAMES.get(int(x), "X") for x in raw["element"]]),
+            "name": np.array([bytes(n).rstrip(b"\0").decode() for n in raw["name"]]),
+            "residue": raw["residue"].astype(np.int32),
+            "xyz": raw["xyz"].astype(np.float64),
         }
 
-    def get(self, key: str | int) -> StoredExample:
-        """One example by id or row number."""
+    def get(self, key: str | int, verify: bool = True) -> StoredExample:
+        """One example by id or row number.
+
+        Parameters
+        ----------
+        key : str or int
+        verify : bool
+            Check the reflections against the stored checksum and the atoms for damage
+            (see :meth:`read_reflections`); scoring, submitting and exporting rely on it.
+
+        Raises
+        ------
+        crysbench.integrity.IntegrityError
+            A damaged store, naming the array and the example.
+        """
         row = self.index(key) if isinstance(key, str) else int(key)
         m = self.meta
-        (hkl,), (F,) = self.read_reflections(np.array([row]))
-        atoms = self.read_atoms(row)
+        (hkl,), (F,) = self.read_reflections(np.array([row]), verify=verify)
+        atoms = self.read_atoms(row, verify=verify)
         return StoredExample(
             id=str(m["id"][row]),
             pdb_id=str(m["pdb_id"][row]),
@@ -310,6 +410,16 @@ class Store:
             residue_index=atoms["residue"],
             positions=atoms["xyz"],
         )
+
+    def verify(self, block: int = 512, progress: Any = None) -> dict:
+        """Check every example, the metadata, the chunks and the fingerprint.
+
+        See :func:`crysbench.integrity.verify_store` (``crysbench verify STORE``); returns
+        its report, whose ``problems`` list is empty for an intact store.
+        """
+        from crysbench.integrity import verify_store
+
+        return verify_store(self, block=block, progress=progress)
 
     def rejections(self) -> list[tuple[str, str, str]]:
         """Every dropped entry or segment of the build: ``(id, reason, stage)``."""
@@ -352,7 +462,15 @@ def open_store(path: str, variant: str | None = None) -> Store:
     StoreError
         Missing/incomplete store, or a recipe mismatch (with the rebuild command).
     """
-    store = Store(path)
+    try:
+        store = Store(path)
+    except StoreError:
+        raise
+    except Exception as exc:  # metadata that does not decode or fit its shape
+        raise StoreError(
+            f"{path}: damaged store, its metadata cannot be read ({type(exc).__name__}: {exc}); "
+            "rebuild it or fetch it again"
+        ) from None
     if variant is not None:
         from crysbench.variants import get_variant
 

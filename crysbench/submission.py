@@ -13,7 +13,8 @@ A submission is a folder ``<board>/<name>/`` holding
 :func:`check_submission` returns every problem as one line naming the file, in the style of
 Matbench's CI submission test: required fields, fingerprint and variant match the board,
 the full test split is scored, the aggregates are recomputed from the per-example rows
-(relative tolerance :data:`TOLERANCE`), and file sizes are capped.
+(relative tolerance :data:`TOLERANCE`), every row agrees with its own shells and the seeds
+are not copies of each other (:mod:`crysbench.consistency`), and file sizes are capped.
 
 Examples
 --------
@@ -325,6 +326,9 @@ def check_results(results: Any, board: dict, label: str = "results.json") -> lis
             p.append(f"{label}: example {r['id']}: phase_error {pe!r} outside 0–180°")
         if pc is not None and not (isinstance(pc, int | float) and -1 - 1e-6 <= pc <= 1 + 1e-6):
             p.append(f"{label}: example {r['id']}: pearson {pc!r} outside [-1, 1]")
+    from crysbench.consistency import results_row_problems
+
+    p += results_row_problems(results, label)
     try:
         recomputed = _clean_json(aggregate(rows, agg.get("missing") or []))
     except Exception as exc:  # malformed rows
@@ -399,13 +403,17 @@ def check_submission(
         return problems
     if files[0].name != "results.json":
         problems.append(f"{label}/results.json: missing (seed files need a results.json first)")
-    loaded = []
+    loaded, names = [], []
     for f in files:
         flabel = f"{label}/{f.name}"
         res = _load_json(f, problems, flabel)
         if res is not None:
             problems += check_results(res, board, flabel)
             loaded.append(res)
+            names.append(f.name)
+    from crysbench.consistency import seed_copies
+
+    problems += seed_copies(loaded, names, label)
     if isinstance(meta, dict):
         seeds = meta.get("seeds")
         if _is_int(seeds) and seeds != len(files):

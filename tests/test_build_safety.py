@@ -193,3 +193,21 @@ def test_damaged_record_in_cache_is_named_and_removed(two, tmp_path):
         "const-res", out=str(tmp_path / "b.zarr"), entries=two, progress=False, cache_dir=str(cache)
     )
     assert len(open_store(str(tmp_path / "b.zarr"))) == len(open_store(str(tmp_path / "a.zarr")))
+
+
+def test_failed_downloads_are_rejections_and_the_build_goes_on(entries, tmp_path, monkeypatch):
+    import crysbench.sources
+
+    def resolve(source, cache_dir=None, failed=None, **kw):
+        failed["9ZZZ"] = "https://files.rcsb.org/download/9ZZZ.cif.gz: failed after 4 attempts"
+        return {"3JQH": entries["3JQH"]}
+
+    monkeypatch.setattr(crysbench.sources, "resolve_source", resolve)
+    rep = build_store("const-res", source="rcsb", out=str(tmp_path / "s.zarr"), progress=False)
+    assert rep["rejected"]["download failed"] == 1
+    assert [
+        "9ZZZ",
+        "https://files.rcsb.org/download/9ZZZ.cif.gz: failed after 4 attempts",
+        "download",
+    ] in rep["rejections"]
+    assert open_store(str(tmp_path / "s.zarr")).ids() == ["3JQH_1.pd_1"]

@@ -14,6 +14,7 @@ import torch
 
 from baselines.reccrysformer.model import RecCrysFormer
 from baselines.reccrysformer.train import TemplateFn, evaluate_model
+from crysbench.names import id_path
 
 __all__ = ["predict"]
 
@@ -56,6 +57,6 @@ def predict(
     def write(batch: dict, pred: torch.Tensor) -> None:
         arr = pred[:, 0].float().cpu().numpy() * np.float32(density_scale)
         for i, example_id in enumerate(batch["id"]):
-            np.save(out / f"{example_id}.npy", arr[i].astype(np.float32))
+            np.save(id_path(out, example_id, ".npy"), arr[i].astype(np.float32))
 
     return evaluate_model(model, ds, dev, batch_size, template_fn, amp, on_batch=write)

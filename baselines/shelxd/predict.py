@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from baselines.shelxd.solver import Solution, solve_example
+from crysbench.names import safe_id
 
 __all__ = ["solve_store", "SUMMARY_FIELDS", "write_prediction"]
 
@@ -27,7 +28,7 @@ DETAIL_FIELDS = ["id", "trial", "cc_all", "cc_weak", "cfom", "r_mod", "agree", "
 
 def write_prediction(out: Path, sol: Solution) -> None:
     """Write ``<id>.npy`` atomically (temporary file, then rename)."""
-    tmp = out / f".{sol.id}.npy.tmp"
+    tmp = out / f".{safe_id(sol.id)}.npy.tmp"
     with open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(sol.density, dtype=np.float32))
     tmp.replace(out / f"{sol.id}.npy")
