@@ -1,7 +1,8 @@
 """`crysbench build` from 180 to 200,000 examples: time per stage, memory, files, scratch.
 
-Run:  python benchmarks/scale.py [--jobs 2] [--const-res 1 10 50 200] [--dipeptide 100]
+Run:  python benchmarks/scale.py [--jobs 2] [--const-res 1 10 50 200] [--dipeptide 5 100]
                                  [--nofile 256] [--log benchmarks/logs/scale.txt]
+      python benchmarks/scale.py --rows benchmarks/logs/scale.jsonl   # the table again
 
 Each size is the bundled entries replicated N times under distinct made-up PDB ids
 (as `benchmarks/build.py --repeat`), built in a fresh subprocess under `ulimit -n
@@ -128,37 +129,36 @@ def _row(variant: str, repeat: int, cold: dict, warm: dict) -> dict:
 
 
 def project(rows: list[dict], floor: float, jobs: int) -> list[str]:
-    """Linear cost model per stage, projected to 387k and 10M examples."""
+    """Cost model per stage from the largest const-res build, projected to 387k and 10M.
+
+    The parallel stages (entries, write) are costed in CPU seconds per example summed
+    over their tasks, which other load on the machine does not inflate; the serial
+    stages (plan, finish, in the coordinator) by their wall time per example.
+    """
     cr = [r for r in rows if r["variant"] == "const-res"]
-    if len(cr) < 2:
+    if not cr:
         return []
-    n = np.array([r["examples"] for r in cr], dtype=float)
-    out = []
-    fits = {}
-    for stage in ("t_entries", "t_plan", "t_write", "t_finish"):
-        y = np.array([r[stage] for r in cr])
-        slope, icpt = np.polyfit(n, y, 1)
-        fits[stage] = (max(slope, 0.0), icpt)
-    # core-seconds per example of the parallel stages, measured on `jobs` cores
-    par = {s: fits[s][0] * jobs for s in ("t_entries", "t_write")}
-    ser = {s: fits[s][0] for s in ("t_plan", "t_finish")}
+    big = max(cr, key=lambda r: r["examples"])
+    n = big["examples"]
+    cpu = {"entries": 1 / big["entries_ex_per_cpu_s"], "write": 1 / big["write_ex_per_cpu_s"]}
+    serial = (big["t_plan"] + big["t_finish"]) / n
+    out = [
+        f"cost model (const-res, {n:,} examples): entries {cpu['entries'] * 1e3:.2f} CPU-ms/"
+        f"example (generation floor {floor * 1e3:.2f} ms), write {cpu['write'] * 1e3:.2f} "
+        f"CPU-ms/example, plan+finish {serial * 1e6:.1f} µs/example in the coordinator; "
+        f"{jobs} free cores would give {jobs / (cpu['entries'] + cpu['write']):.0f} examples/s"
+    ]
     for size in (387_171, 10_000_000):
         for cores in (jobs, 64):
-            stages = {s: par[s] * size / cores for s in par}
-            stages.update({s: ser[s] * size for s in ser})
+            stages = {k: c * size / cores for k, c in cpu.items()}
+            stages["plan+finish"] = serial * size
             total = sum(stages.values())
             lim = max(stages, key=stages.get)
             out.append(
-                f"{size:>10,} examples on {cores:>2} cores: {total / 3600:6.2f} h "
-                f"(entries {stages['t_entries'] / 60:.1f} min, write {stages['t_write'] / 60:.1f} "
-                f"min, plan+finish {(stages['t_plan'] + stages['t_finish']) / 60:.1f} min "
-                f"serial); limited by {lim[2:]}"
+                f"{size:>10,} examples on {cores:>2} cores: {total / 3600:6.2f} h (entries "
+                f"{stages['entries'] / 60:.1f} min, write {stages['write'] / 60:.1f} min, "
+                f"plan+finish {stages['plan+finish'] / 60:.1f} min); limited by {lim}"
             )
-    out.append(
-        f"fit: entries {par['t_entries'] * 1e3:.2f} core-ms/example (floor {floor * 1e3:.2f}), "
-        f"write {par['t_write'] * 1e3:.3f} core-ms/example, plan+finish "
-        f"{(ser['t_plan'] + ser['t_finish']) * 1e6:.1f} µs/example serial"
-    )
     return out
 
 
@@ -166,10 +166,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--const-res", type=int, nargs="*", default=[1, 10, 50, 200])
-    p.add_argument("--dipeptide", type=int, nargs="*", default=[100])
+    p.add_argument("--dipeptide", type=int, nargs="*", default=[5, 100])
     p.add_argument("--nofile", type=int, default=256, help="ulimit -n of every build")
     p.add_argument("--log", help="also write the table and projections to this file")
+    p.add_argument(
+        "--rows", help="print the table from the JSON rows of an earlier run (no builds)"
+    )
     args = p.parse_args()
+    if args.rows:
+        rows = [json.loads(ln) for ln in Path(args.rows).read_text().splitlines() if ln.strip()]
+        _print(rows, args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="crysbench-scale-"))
     rows = []
     floor: dict[str, list[float]] = {"const-res": [], "dipeptide": []}
@@ -186,6 +193,15 @@ def main() -> None:
             shutil.rmtree(cache, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.log:
+        Path(args.log).with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _print(rows, args)
+
+
+def _print(rows: list[dict], args) -> None:
+    floor: dict[str, list[float]] = {}
+    for r in rows:
+        floor.setdefault(r["variant"], []).append(r["floor"])
     cols = [
         ("variant", "variant"),
         ("repeat", "x"),
@@ -223,16 +239,17 @@ def main() -> None:
             f"write {r['t_write']} s, finish {r['t_finish']} s"
         )
     lines += project(rows, float(np.median(floor["const-res"] or [0.0])), args.jobs)
-    rss = [r for r in rows if r["variant"] == "dipeptide"] + [
-        r for r in rows if r["variant"] == "const-res" and r["examples"] >= 10_000
-    ]
-    if len(rss) >= 2:
+    for variant in sorted({r["variant"] for r in rows}):
+        rss = [r for r in rows if r["variant"] == variant and r["examples"] >= 9000]
+        if len(rss) < 2:
+            continue
         lo = min(rss, key=lambda r: r["examples"])
         hi = max(rss, key=lambda r: r["examples"])
         lines.append(
-            f"peak RSS (coordinator, warm assembly): {lo['rss_warm_main_mb']} MB at "
-            f"{lo['examples']:,} examples, {hi['rss_warm_main_mb']} MB at {hi['examples']:,} "
-            f"({hi['rss_warm_main_mb'] / lo['rss_warm_main_mb']:.2f}x)"
+            f"peak RSS of the build's coordinator, {variant}: {lo['rss_main_mb']} MB at "
+            f"{lo['examples']:,} examples, {hi['rss_main_mb']} MB at {hi['examples']:,} "
+            f"({hi['rss_main_mb'] / lo['rss_main_mb']:.2f}x); largest worker "
+            f"{lo['rss_worker_mb']} and {hi['rss_worker_mb']} MB"
         )
     lines.append(
         f"peak RSS of this benchmark process: "

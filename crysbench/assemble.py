@@ -27,6 +27,7 @@ __all__ = [
     "SPLIT_CODES",
     "reason_category",
     "plan_store",
+    "PlanColumns",
     "block_task",
     "write_block",
     "finish_store",
@@ -78,31 +79,59 @@ def compact(cols: dict) -> dict:
     return out
 
 
-def plan_store(v: Variant, ids: list[str], summaries: dict) -> dict:
-    """Store order, splits and buckets from the compact per-entry summaries."""
-    cols: dict[str, list] = collections.defaultdict(list)
-    entry_split = {}
-    for k, pid in enumerate(ids):
-        exs = summaries[pid]["examples"]
-        m = len(exs.get("offset", []))
-        entry_split[pid] = assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction)
-        cols["entry"].append(np.full(m, k, dtype=np.int32))
-        if not m:
-            continue
-        for name in _PLAN_DTYPES:
-            cols[name].append(exs[name])
-    if not cols["offset"]:
+class PlanColumns:
+    """The coordinator's per-example columns, gathered as entries finish (compactly:
+    small per-entry arrays are merged every ``merge`` entries, so the memory is the
+    ~40 bytes an example of :data:`_PLAN_DTYPES`, not Python objects per entry)."""
+
+    def __init__(self, merge: int = 256):
+        self.merge = merge
+        self._parts: list[dict] = []
+        self._pending: list[dict] = []
+
+    def add(self, entry: int, cols: dict) -> None:
+        m = len(cols["offset"])
+        if m:
+            self._pending.append({**cols, "entry": np.full(m, entry, dtype=np.int32)})
+        if len(self._pending) >= self.merge:
+            self._consolidate()
+
+    def _consolidate(self) -> None:
+        if self._pending:
+            keys = self._pending[0].keys()
+            self._parts.append({k: np.concatenate([p[k] for p in self._pending]) for k in keys})
+            self._pending = []
+
+    def arrays(self) -> dict[str, np.ndarray] | None:
+        """All columns (in arrival order), or None when no entry gave an example."""
+        self._consolidate()
+        if not self._parts:
+            return None
+        keys = self._parts[0].keys()
+        out = {k: np.concatenate([p[k] for p in self._parts]) for k in keys}
+        self._parts = []
+        return out
+
+
+def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> dict:
+    """Store order, splits and buckets from the compact per-example columns."""
+    entry_split = {
+        pid: assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction) for pid in ids
+    }
+    c = columns.arrays()
+    if c is None:
         return {"n": 0, "entry_split": entry_split}
-    c = {k: np.concatenate(val) for k, val in cols.items()}
     shape = c["grid_shape"]
     order = np.lexsort((c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0]))
-    c = {k: val[order] for k, val in c.items()}
+    for k in list(c):  # one column at a time: peak memory one column above the plan
+        c[k] = c[k][order]
+    del order
     codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
     c["split"] = codes[c["entry"]]
     bucket_keys, bucket = np.unique(c["grid_shape"], axis=0, return_inverse=True)
     c["bucket"] = bucket.reshape(-1).astype(np.int32)
     c["bucket_keys"] = bucket_keys
-    c["n"] = len(order)
+    c["n"] = len(c["split"])
     c["entry_split"] = entry_split
     return c
 
@@ -203,7 +232,7 @@ def finish_store(
     ]
     timing: collections.Counter = collections.Counter()
     for pid in ids:
-        timing.update(summaries[pid]["timing"])
+        timing.update(summaries[pid].get("timing", {}))
     entry_split = plan["entry_split"]
     has = sorted(set(np.unique(plan["entry"]).tolist()))
     entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)

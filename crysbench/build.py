@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from crysbench.assemble import (
+    PlanColumns,
     attrs_report,
     block_task,
     compact,
@@ -186,14 +187,16 @@ def _build(
     t0 = time.perf_counter()
     tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
     summaries = {}
+    columns = PlanColumns()
+    index = {pid: k for k, pid in enumerate(ids)}
     for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
         note(r, "entries_cpu")
-        r["examples"] = compact(r["examples"])
+        columns.add(index[r["pdb_id"]], compact(r.pop("examples")))
         summaries[r["pdb_id"]] = r
     t_entries = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plan = plan_store(v, ids, summaries)
+    plan = plan_store(v, ids, columns)
     n = plan["n"]
     if n == 0:
         raise BuildError("no examples survived curation and filtering; nothing to store")
@@ -249,11 +252,16 @@ def _build(
 
 def _paper_summary(out: str, report: dict, ids: list[str]) -> dict:
     """Reproduction of the paper's const-res example ids for the entries built."""
+    import numpy as np
+    import zarr
+
     from crysbench.rcsb import paper_pdb_ids, paper_reproduction
-    from crysbench.store import open_store
 
     entries = set(paper_pdb_ids()) & set(ids)
-    built = [i for i in open_store(out).ids() if i.split("_")[0] in entries]
+    meta = zarr.open_group(out, mode="r")["meta"]
+    pdb = meta["pdb_id"][...]
+    keep = np.isin(pdb, np.array(sorted(entries), dtype=pdb.dtype)) if entries else pdb == ""
+    built = [str(i) for i in meta["id"][...][keep]]  # only the paper's entries' ids
     rep = paper_reproduction(built, report["rejections"], entries)
     reasons = collections.Counter(reason_category(r) for r in rep["missing"].values())
     return {
