@@ -397,10 +397,12 @@ def evaluate(
         "shell_edges": [float(e) for e in edges],
         "shell_d": [(1 / math.sqrt(e)) if e > 0 else None for e in edges],
         "aggregate": aggregate(rows, missing),
-        "examples": rows,
+        "examples": [],
         "elapsed_s": time.perf_counter() - t0,
     }
-    return _clean(results)
+    results = _clean(results)
+    results["examples"] = rows  # rows are clean already (evaluate_example, or the journal)
+    return results
 
 
 def _bar(total: int, initial: int, enabled: bool) -> Any:
