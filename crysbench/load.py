@@ -230,6 +230,9 @@ class SplitDataset(Sequence):
         seed: int = 0,
         drop_small_buckets: bool = False,
         min_bucket: int | None = None,
+        device: str | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
     ):
         """A torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
 
@@ -239,18 +242,32 @@ class SplitDataset(Sequence):
             Largest batch; batches never mix grid shapes.
         shuffle : bool
             Shuffle within and across buckets, seeded by ``seed`` and the epoch
-            (call ``loader.batch_sampler.set_epoch(n)``, or iterate again: the
+            (call ``loader.sampler.set_epoch(n)``, or iterate again: the
             sampler advances its epoch on each pass).
         num_workers : int
             Worker processes; each reopens the store.
         drop_small_buckets : bool
             Drop buckets smaller than ``min_bucket`` (default ``batch_size``), the
             paper's rule for training sets.
+        device : str or torch.device, optional
+            Ship reflections (tens of KB per example) and synthesise both maps on this
+            device with ``torch.fft``; batches then arrive there, with ``host_bytes``.
+        rank, world_size : int, optional
+            Distributed training: this rank's share of the batches (disjoint across
+            ranks, equal counts per rank); read from ``torch.distributed`` when it is
+            initialised. Call ``loader.sampler.set_epoch(n)`` on every rank.
+
+        Examples
+        --------
+        >>> loader = train.dataloader(batch_size=40, device="cuda")  # doctest: +SKIP
+        >>> loader = train.dataloader(rank=1, world_size=4, seed=0)  # doctest: +SKIP
         """
         from crysbench.torchdata import make_dataloader
 
         mb = (min_bucket or batch_size) if drop_small_buckets else None
-        return make_dataloader(self, batch_size, shuffle, num_workers, seed, mb)
+        return make_dataloader(
+            self, batch_size, shuffle, num_workers, seed, mb, device, rank, world_size
+        )
 
 
 class _LazyAtoms(Mapping):

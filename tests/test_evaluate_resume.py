@@ -120,8 +120,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
 def test_sigkilled_parallel_evaluation_resumes_and_leaves_no_workers(store_path, folder, tmp_path):
     out = tmp_path / "results.json"
-    argv = [sys.executable, "-m", "crysbench.cli", "evaluate", str(folder), "--store",
-            store_path, "--engine", "builtin", "-j", "2", "-q", "--no-plots", "--out", str(out)]  # fmt: skip
+    argv = [sys.executable, "-m", "crysbench.cli", "evaluate", str(folder), "--store", store_path,
+            "--engine", "builtin", "-j", "2", "-q", "--no-plots", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = journal_path(out)
     deadline = time.time() + 120
