@@ -130,9 +130,10 @@ def score_chunk(task: ChunkTask) -> list[tuple[str, dict | None, str | None, str
     from crysbench.evaluate import evaluate_example
 
     out: list[tuple[str, dict | None, str | None, str | None]] = []
+    maps = task.predictions.read_many(task.keys)
     for key, ex in zip(task.keys, _examples(task)):
         try:
-            pred = np.asarray(task.predictions[key], dtype=np.float32)
+            pred = np.asarray(maps[key] if key in maps else task.predictions[key], np.float32)
         except EvaluationError as exc:
             out.append((key, None, "unreadable", str(exc)))
             continue
@@ -147,8 +148,13 @@ def score_chunk(task: ChunkTask) -> list[tuple[str, dict | None, str | None, str
 
 
 # --------------------------------------------------------------------------- workers
-def _watch_parent(parent: int) -> None:
-    """Worker initializer: exit when the parent process is gone (checked twice a second)."""
+def _watch_parent() -> None:
+    """Worker initializer: exit when the parent process is gone (checked twice a second).
+
+    The parent is the process that started this worker; when it dies (even by SIGKILL)
+    the worker is re-parented and ``os.getppid()`` changes.
+    """
+    parent = os.getppid()
 
     def watch() -> None:
         while True:
@@ -164,9 +170,7 @@ def _loky(tasks: list[ChunkTask], n_jobs: int) -> Iterator[list]:
 
     from joblib.externals.loky import get_reusable_executor
 
-    ex = get_reusable_executor(
-        max_workers=n_jobs, initializer=_watch_parent, initargs=(os.getpid(),), reuse=True
-    )
+    ex = get_reusable_executor(max_workers=n_jobs, initializer=_watch_parent, reuse=True)
     pending: set = set()
     it = iter(tasks)
     try:
