@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -249,7 +250,7 @@ def _run_header(preds: Predictions, store: Any, split: str, eng: Any, settings: 
         "variant": str(getattr(store, "variant", "")),
         "store_fingerprint": getattr(store, "fingerprint", None),
         "split": split,
-        "predictions": preds.source,
+        "predictions": preds.source if preds.kind == "mapping" else os.path.abspath(preds.source),
         "engine": eng.name,
         "settings": settings,
     }
@@ -343,6 +344,8 @@ def evaluate(
     if fast and todo:
         pos = {k: int(r) for k, r in zip(store.ids(split), store.positions(split).tolist())}
         rows_of = [pos[k] for k in todo]
+    if fast and str(store.path).startswith("memory://") and backend != "dask":
+        n_jobs = 1  # an in-memory store exists in this process only
     ref = store.path if fast and (n_jobs > 1 or backend == "dask") else store
     size = _chunk_size(refine_engine, n_jobs, len(todo))
     tasks = [
