@@ -193,12 +193,16 @@ class ReflectionBatchDataset(Dataset):
             "dmin": torch.from_numpy(meta["dmin"][rows].astype(np.float64)),
             "sequence": [str(meta["sequence"][r]) for r in rows],
         }
-        if sp.residues or sp.templates is not None:
-            extra = sp.get_batch(positions)  # host maps are needed only for these extras
-            if "residues" in extra:
-                out["residues"] = torch.from_numpy(extra["residues"])
-            if "template" in extra:
-                out["template"] = torch.from_numpy(extra["template"]).unsqueeze(1)
+        if sp.residues:
+            from crysbench.residue_density import residue_cubes
+
+            out["residues"] = torch.from_numpy(
+                np.stack([residue_cubes(q) for q in out["sequence"]])
+            )
+        if sp.templates is not None:
+            shape = out["grid_shape"]
+            t = np.stack([sp._template(i, shape) for i in out["id"]])
+            out["template"] = torch.from_numpy(t).unsqueeze(1)
         return out
 
 

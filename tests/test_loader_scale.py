@@ -61,7 +61,7 @@ def test_torch_synthesis_equals_numpy(const_res_examples, var_res_examples):
 
 def test_device_loader_equals_host_loader(store_path):
     torch = pytest.importorskip("torch")
-    ds = load_split(store_path, "train")
+    ds = load_split(store_path, "train", residues=True)
     host = list(ds.dataloader(batch_size=6, shuffle=False))
     dev = list(ds.dataloader(batch_size=6, shuffle=False, device="cpu"))
     assert [b["id"] for b in host] == [b["id"] for b in dev]
@@ -69,7 +69,8 @@ def test_device_loader_equals_host_loader(store_path):
         for key in ("density", "patterson"):
             assert b[key].shape == a[key].shape and b[key].dtype == torch.float32
             assert _close(b[key].numpy(), a[key].numpy(), 5e-6)
-        maps_bytes = a["density"].nbytes + a["patterson"].nbytes
+        assert torch.equal(a["residues"], b["residues"])
+        maps_bytes = a["density"].nbytes + a["patterson"].nbytes + a["residues"].nbytes
         assert 0 < b["host_bytes"] < maps_bytes
 
 
