@@ -243,3 +243,31 @@ def test_dask_backend_matches_loky(store_path, folder):
             folder, store, engine="none", progress=False, backend="dask", scheduler=client
         )
     assert res["examples"] == ref["examples"]
+
+
+def test_journal_torn_line_other_run_and_changed_file(store_path, folder, noisy_maps, tmp_path):
+    from crysbench.journal import JournalError, RowJournal
+
+    store = crysbench.open_store(store_path)
+    path = tmp_path / "j.jsonl"
+    ref = crysbench.evaluate(folder, store, engine="none", progress=False, journal=path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 1 + len(noisy_maps)
+    path.write_bytes(b"".join(lines[:-3]) + lines[-3][:17])  # killed mid-write
+    again = crysbench.evaluate(folder, store, engine="none", progress=False, journal=path)
+    assert again["examples"] == ref["examples"]
+    with pytest.raises(JournalError, match="another evaluation .*engine"):
+        RowJournal(path, {**json.loads(lines[0])["run"], "engine": "builtin"})
+    # a prediction file replaced after its row was journalled is scored again
+    key = store.ids("test")[0]
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for k, v in noisy_maps.items():
+        np.save(changed / f"{k}.npy", v)
+    crysbench.evaluate(changed, store, engine="none", progress=False, journal=tmp_path / "k.jsonl")
+    time.sleep(0.01)
+    np.save(changed / f"{key}.npy", crysbench.open_store(store_path).get(key).density)
+    res = crysbench.evaluate(changed, store, engine="none", progress=False,
+                             journal=tmp_path / "k.jsonl")  # fmt: skip
+    row = next(r for r in res["examples"] if r["id"] == key)
+    assert row["pearson"] == pytest.approx(1.0, abs=1e-5)
