@@ -91,16 +91,22 @@ def _block_index(refl: BatchReflections, shape: tuple[int, int, int]) -> tuple:
     cache = refl.__dict__.setdefault("_index_cache", {})
     if shape not in cache:
         nu, nv, _ = shape
-        h = refl.hkl[:, 0].astype(np.intp)
-        k = refl.hkl[:, 1].astype(np.intp)
-        l = refl.hkl[:, 2].astype(np.intp)
-        b = refl.batch.astype(np.intp)
-        K = int(np.abs(k).max()) if len(k) else 0
-        L = int(l.max()) if len(l) else 0
+        hkl = refl.hkl
+        K = int(np.abs(hkl[:, 1]).max()) if len(hkl) else 0
+        L = int(hkl[:, 2].max()) if len(hkl) else 0
         kb = min(2 * K + 1, nv)
-        pos = ((b * nu + h % nu) * kb + k % kb) * (L + 1) + l
+        # int32 arithmetic while the block's flat size allows it (it always does in practice)
+        it = np.int32 if refl.size * nu * kb * (L + 1) < 2**31 else np.int64
+        h, k, l = (hkl[:, i].astype(it) for i in range(3))
+        b = refl.batch.astype(it, copy=False)
+        hu = h + it(nu) * (h < 0)  # h mod nu for |h| < nu, without a division
+        kk = k + it(kb) * (k < 0)
+        pos = ((b * it(nu) + hu) * it(kb) + kk) * it(L + 1) + l
         zero = np.nonzero(l == 0)[0]
-        neg = ((b[zero] * nu + (-h[zero]) % nu) * kb + (-k[zero]) % kb) * (L + 1)
+        hz, kz = -h[zero], -k[zero]
+        hz += it(nu) * (hz < 0)
+        kz += it(kb) * (kz < 0)
+        neg = ((b[zero] * it(nu) + hz) * it(kb) + kz) * it(L + 1)
         cache[shape] = (pos, zero, neg, K, L, kb)
     return cache[shape]
 
