@@ -271,3 +271,22 @@ def test_journal_torn_line_other_run_and_changed_file(store_path, folder, noisy_
                              journal=tmp_path / "k.jsonl")  # fmt: skip
     row = next(r for r in res["examples"] if r["id"] == key)
     assert row["pearson"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_submit_reads_a_prediction_container(store_path, folder, noisy_maps, tmp_path):
+    from crysbench import leaderboard as lb
+
+    store = crysbench.open_store(store_path)
+    meta = {
+        "method": "Noisy truth", "authors": ["A. Tester"],
+        "code": "https://github.com/example/noisy/tree/0123abc", "paper": None,
+        "parameters": 0, "hardware": "1 CPU core", "training_time": "none",
+        "training_data": "none: true maps plus noise", "extra_data": False,
+    }  # fmt: skip
+    board = lb.create_board(store, root=tmp_path / "leaderboards")
+    zarr_path = write_predictions(tmp_path / "preds.zarr", noisy_maps)
+    path = lb.submit(zarr_path, store, "noisy", meta, board=board, engine="none", progress=False)
+    res = json.loads((path / "results.json").read_text())
+    ref = crysbench.evaluate(folder, store, engine="none", progress=False)
+    assert res["aggregate"] == ref["aggregate"] and res["examples"] == ref["examples"]
+    assert lb.check_leaderboards(board.parent.parent) == []
