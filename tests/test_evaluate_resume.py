@@ -290,3 +290,14 @@ def test_submit_reads_a_prediction_container(store_path, folder, noisy_maps, tmp
     ref = crysbench.evaluate(folder, store, engine="none", progress=False)
     assert res["aggregate"] == ref["aggregate"] and res["examples"] == ref["examples"]
     assert lb.check_leaderboards(board.parent.parent) == []
+
+
+def test_cli_dask_local_cluster(store_path, folder, tmp_path):
+    pytest.importorskip("distributed")
+    store = crysbench.open_store(store_path)
+    ref = crysbench.evaluate(folder, store, engine="none", progress=False)
+    out = tmp_path / "results.json"
+    argv = [str(folder), "--store", store_path, "--engine", "none", "--backend", "dask",
+            "-j", "1", "-q", "--no-plots", "--out", str(out)]  # fmt: skip
+    assert _cli(argv) == 0
+    assert json.loads(out.read_text())["examples"] == ref["examples"]
