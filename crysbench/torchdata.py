@@ -289,7 +289,7 @@ class DeviceMapLoader:
         self.loader = loader
         self.device = torch.device(device)
         self.scales = scales
-        self.batch_sampler = loader.sampler  # set_epoch() as on a plain loader
+        self.sampler = loader.sampler  # loader.sampler.set_epoch(n), as on a plain loader
 
     def __iter__(self):
         for batch in self.loader:

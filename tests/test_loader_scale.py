@@ -63,7 +63,9 @@ def test_device_loader_equals_host_loader(store_path):
     torch = pytest.importorskip("torch")
     ds = load_split(store_path, "train", residues=True)
     host = list(ds.dataloader(batch_size=6, shuffle=False))
-    dev = list(ds.dataloader(batch_size=6, shuffle=False, device="cpu"))
+    loader = ds.dataloader(batch_size=6, shuffle=False, device="cpu")
+    loader.sampler.set_epoch(0)
+    dev = list(loader)
     assert [b["id"] for b in host] == [b["id"] for b in dev]
     for a, b in zip(host, dev):
         for key in ("density", "patterson"):
