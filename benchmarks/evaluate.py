@@ -4,7 +4,15 @@ plus the calibration of the builtin refinement engine (``--calibrate``).
 Usage::
 
     python benchmarks/evaluate.py                 # throughput table
+    python benchmarks/evaluate.py --store S.zarr  # + end to end on a store's test split
     python benchmarks/evaluate.py --calibrate     # calibration table + docs/img plot
+
+With ``--store`` (a scale store, ``benchmarks/build.py --repeat``), noisy predictions of the
+test split are written as ``<id>.npy`` files and as one zarr container
+(:func:`crysbench.write_predictions`) and scored end to end by :func:`crysbench.evaluate`
+(``engine="none"``, ``n_jobs`` 1 and 2, store and predictions read from disk), against the
+metrics kernel on the same examples already in memory, in the same run; the cost of the
+paper's 38,291-example test split is projected from the measured per-example times.
 
 Throughput is single-core (scipy FFT workers=1). The anchor in the same run is a
 gemmi-based computation (``transform_map_to_f_phi`` + a per-reflection Python loop for the
@@ -106,6 +114,86 @@ def throughput(n: int) -> None:
         f"refinement: {np.mean([r['final_phase_error_weighted'] for r in rows]):.1f}° final "
         f"wMPE from {np.mean([r['start_phase_error_weighted'] for r in rows]):.1f}°"
     )
+
+
+def end_to_end(store_path: str, jobs: list[int], refine_n: int) -> None:
+    """End-to-end evaluate on a store's test split vs the kernel; paper-size projection."""
+    import shutil
+    import tempfile
+
+    from crysbench.load import bucket_batches, load_split
+
+    store = crysbench.open_store(store_path)
+    ds = load_split(store, "test", normalize=None)
+    tmp = Path(tempfile.mkdtemp())
+    folder = tmp / "npy"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    maps = {}
+    for b in bucket_batches(ds.buckets, 64, shuffle=False):
+        out = ds.get_batch(b)
+        for i, eid in enumerate(out["id"]):
+            d = out["density"][i]
+            m = (d + rng.normal(0, 0.5 * float(d.std()), d.shape)).astype(np.float32)
+            np.save(folder / f"{eid}.npy", m)
+            maps[eid] = m
+    container = crysbench.write_predictions(tmp / "p.zarr", maps)
+    n = len(maps)
+    edges = shared_shell_edges(store)
+    sample = rng.permutation(sorted(maps))[:200]  # every grid size, as the split has them
+    exs = [store.get(str(k)) for k in sample]
+    for ex in exs:
+        ex.density  # noqa: B018  (true maps are part of the store read, not the kernel)
+    t = time.perf_counter()
+    for ex in exs:
+        evaluate_example(maps[ex.id], ex, edges, None)
+    kernel = len(exs) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for ex in exs:
+        anchor_metrics(maps[ex.id], ex)
+    anchor = len(exs) / (time.perf_counter() - t)
+    rows = []
+    for src, label in ((folder, "npy files"), (container, "zarr container")):
+        for j in jobs:
+            if j > 1:  # start the (reusable) workers first: start-up is not throughput
+                crysbench.evaluate(src, store, engine="none", n_jobs=j, progress=False)
+            t = time.perf_counter()
+            res = crysbench.evaluate(src, store, engine="none", n_jobs=j, progress=False)
+            dt = time.perf_counter() - t
+            assert len(res["examples"]) == n
+            rows.append((f"evaluate, {label}, --jobs {j}", n / dt, n / dt / j))
+    from joblib.externals.loky import get_reusable_executor
+
+    t = time.perf_counter()
+    get_reusable_executor(max_workers=max(jobs)).shutdown(wait=True)
+    crysbench.evaluate(folder, store, engine="none", n_jobs=max(jobs), progress=False)
+    cold = time.perf_counter() - t
+    m = min(refine_n, n)
+    keys = [str(k) for k in sample[:m]]
+    sub = {k: maps[k] for k in keys}
+    t = time.perf_counter()
+    crysbench.evaluate(sub, store, engine="builtin", allow_missing=True, progress=False)
+    t_ref = (time.perf_counter() - t) / m
+    print(f"\nstore {store_path}: {n} test examples, scored end to end (engine none)")
+    print(f"{'task':<40}{'examples/s':>12}{'per core':>10}")
+    print(f"{'anchor: gemmi + per-reflection loop':<40}{anchor:>12.1f}{anchor:>10.1f}")
+    print(f"{'kernel: evaluate_example, in memory':<40}{kernel:>12.1f}{kernel:>10.1f}")
+    for name, rate, per in rows:
+        print(f"{name:<40}{rate:>12.1f}{per:>10.1f}")
+    best1 = max(r[1] for r in rows if r[0].endswith("--jobs 1"))
+    print(f"end to end (--jobs 1) / kernel: {best1 / kernel:.2f}; kernel / anchor: "
+          f"{kernel / anchor:.1f}x")  # fmt: skip
+    print(f"--jobs {max(jobs)} from cold workers (start-up included): {cold:.1f} s")
+    print(f"builtin refinement, end to end: {t_ref:.3f} s/example ({m} examples)")
+    paper = 38291
+    per_ex = 1 / best1
+    print(f"projected cost of the paper's test split ({paper} examples):")
+    for cores in (2, 64):
+        print(
+            f"  {cores:>2} cores: metrics only {paper * per_ex / cores / 60:7.1f} min, "
+            f"with builtin refinement {paper * (per_ex + t_ref) / cores / 60:7.1f} min"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def vm_kappa(target_deg: float) -> float:
@@ -261,6 +349,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=24, help="examples for the throughput table")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--store", help="also score a store's test split end to end")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="with --store")
+    p.add_argument("--refine-n", type=int, default=24, help="with --store: refined examples")
     p.add_argument("--n-cal", type=int, default=12, help="examples per variant (calibration)")
     p.add_argument("--cal-json", default="/tmp/crysbench_calibration.json")
     p.add_argument("--cal-png", default=str(ROOT / "docs" / "img" / "refine_calibration.png"))
@@ -269,6 +360,8 @@ def main() -> None:
         calibrate(a.n_cal, Path(a.cal_json), Path(a.cal_png))
     else:
         throughput(a.n)
+        if a.store:
+            end_to_end(a.store, a.jobs, a.refine_n)
 
 
 if __name__ == "__main__":

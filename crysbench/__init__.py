@@ -21,6 +21,7 @@ from crysbench.evaluate import EvaluationError, load_predictions, write_results
 from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
 from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
+from crysbench.predictions import write_predictions
 from crysbench.residue_density import residue_cubes
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.store import Store, StoreError, open_store
@@ -38,6 +39,7 @@ __all__ = [
     "EvaluationError",
     "load_predictions",
     "write_results",
+    "write_predictions",
     "metrics",
     "load_split",
     "residue_cubes",

@@ -1,14 +1,19 @@
 """Scoring predicted density maps against a store: ``crysbench evaluate`` (SPEC §6).
 
 Inputs are predictions keyed by example id — a folder of ``<id>.npy`` or CCP4 maps
-(``<id>.ccp4`` / ``<id>.map``), a zarr group with one array per id, or an in-memory mapping —
-and a store (anything with ``.ids(split)``, ``.get(id)``, ``.fingerprint``, ``.variant``).
-An optional ``meta.json`` (folder) or group attributes (zarr) may carry
-``store_fingerprint``; when present it must match the store.
+(``<id>.ccp4`` / ``<id>.map``), one container written by :func:`write_predictions` (zarr
+group or ``.npz``), or an in-memory mapping (:mod:`crysbench.predictions`) — and a store
+(anything with ``.ids(split)``, ``.get(id)``, ``.fingerprint``, ``.variant``). An optional
+``meta.json`` (folder) or container attributes may carry ``store_fingerprint``; when
+present it must match the store.
 
-Validation happens before any scoring: unknown ids, missing ids (allowed, and still reported,
-with ``allow_missing``), wrong shapes, NaN/inf values and a wrong fingerprint are collected and
-raised together as one :class:`EvaluationError` naming the ids.
+Validation happens before any scoring, from file headers and store metadata
+(:mod:`crysbench.validation`): unknown ids, missing ids (allowed, and still reported, with
+``allow_missing``), wrong shapes, unreadable files, CCP4 cells and a wrong fingerprint are
+collected and raised together as one :class:`EvaluationError` naming the ids. Scoring
+streams chunks of examples through worker processes or a dask cluster
+(:mod:`crysbench.scoring`), appending rows to a journal so an interrupted run resumes
+(:mod:`crysbench.journal`).
 
 Results (``schema_version`` 1) are a JSON-able dict; see :func:`evaluate` and
 :func:`aggregate` (the aggregate is exactly recomputable from the per-example rows).
@@ -25,16 +30,19 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from crysbench.predictions import EvaluationError, Predictions, load_predictions, write_predictions
+from crysbench.validation import format_ids, validate
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -50,6 +58,7 @@ __all__ = [
     "format_table",
     "add_arguments",
     "run_cli",
+    "write_predictions",
 ]
 
 SCHEMA_VERSION = 1
@@ -64,219 +73,6 @@ STAT_FIELDS = (
     "final_phase_error",
     "final_phase_error_weighted",
 )
-
-
-class EvaluationError(ValueError):
-    """Invalid predictions; the message lists every problem with the ids concerned."""
-
-    def __init__(self, message: str, problems: dict[str, list[str]] | None = None):
-        super().__init__(message)
-        self.problems = problems or {}
-
-
-# --------------------------------------------------------------------------- predictions
-class Predictions(Mapping):
-    """Predicted maps keyed by example id, loaded lazily.
-
-    Attributes
-    ----------
-    source : str
-        Where they come from (path or ``"<mapping>"``).
-    meta : dict
-        Contents of ``meta.json`` / zarr attributes (may be empty).
-    """
-
-    def __init__(self, loaders: dict[str, Callable[[], np.ndarray]], meta: dict, source: str):
-        self._loaders = loaders
-        self.meta = dict(meta)
-        self.source = source
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self._loaders[key]()
-
-    def __iter__(self):
-        return iter(self._loaders)
-
-    def __len__(self) -> int:
-        return len(self._loaders)
-
-
-def _read_ccp4(path: Path) -> np.ndarray:
-    import gemmi
-
-    m = gemmi.read_ccp4_map(str(path))
-    m.setup(float("nan"))
-    return np.asarray(m.grid.array, dtype=np.float32)
-
-
-def _suffix_id(name: str) -> tuple[str, str] | None:
-    for suf in (".npy", ".ccp4", ".map"):
-        if name.endswith(suf):
-            return name[: -len(suf)], suf
-    return None
-
-
-def load_predictions(path_or_mapping: str | Path | Mapping[str, Any]) -> Predictions:
-    """Predictions from a folder (``<id>.npy``, ``<id>.ccp4``, ``<id>.map``), a zarr group
-    (one array per id) or a mapping id → array.
-
-    Raises
-    ------
-    EvaluationError
-        Path missing, unreadable, no predictions, or one id given twice in different formats.
-    """
-    if isinstance(path_or_mapping, Mapping):
-        items = dict(path_or_mapping)
-        meta = dict(getattr(path_or_mapping, "meta", {}) or {})
-        return Predictions(
-            {k: (lambda v=v: np.asarray(v)) for k, v in items.items()}, meta, "<mapping>"
-        )
-    path = Path(path_or_mapping)
-    if not path.exists():
-        raise EvaluationError(f"predictions not found: {path}")
-    is_zarr = path.is_dir() and (path / "zarr.json").exists() or path.suffix == ".zarr"
-    if is_zarr:
-        return _load_zarr(path)
-    if not path.is_dir():
-        raise EvaluationError(f"predictions must be a folder or a zarr group: {path}")
-    meta: dict = {}
-    meta_path = path / "meta.json"
-    if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise EvaluationError(f"cannot read {meta_path}: {exc}") from None
-        if not isinstance(meta, dict):
-            raise EvaluationError(f"{meta_path} must hold a JSON object")
-    loaders: dict[str, Callable[[], np.ndarray]] = {}
-    dup: list[str] = []
-    for f in sorted(path.iterdir()):
-        parsed = _suffix_id(f.name)
-        if parsed is None or not f.is_file():
-            continue
-        key, suf = parsed
-        if key in loaders:
-            dup.append(key)
-            continue
-        if suf == ".npy":
-            loaders[key] = lambda f=f: np.load(f, mmap_mode="r", allow_pickle=False)
-        else:
-            loaders[key] = lambda f=f: _read_ccp4(f)
-    if dup:
-        raise EvaluationError(
-            f"ids given more than once (several formats): {', '.join(sorted(set(dup)))}",
-            {"duplicate": sorted(set(dup))},
-        )
-    if not loaders:
-        raise EvaluationError(f"no predictions (<id>.npy, .ccp4, .map) in {path}")
-    return Predictions(loaders, meta, str(path))
-
-
-def _load_zarr(path: Path) -> Predictions:
-    import zarr
-
-    try:
-        group = zarr.open_group(str(path), mode="r")
-    except Exception as exc:  # zarr raises several types
-        raise EvaluationError(f"cannot open zarr group {path}: {exc}") from None
-    meta = dict(group.attrs)
-    loaders = {name: (lambda a=arr: np.asarray(a[...])) for name, arr in group.arrays()}
-    if not loaders:
-        raise EvaluationError(f"no arrays in zarr group {path}")
-    return Predictions(loaders, meta, str(path))
-
-
-def _load_one(preds: Mapping, key: str) -> np.ndarray:
-    try:
-        return np.asarray(preds[key])
-    except Exception as exc:
-        raise EvaluationError(
-            f"cannot read prediction {key}: {exc}", {"unreadable": [key]}
-        ) from None
-
-
-# --------------------------------------------------------------------------- validation
-def _fmt_ids(ids: Iterable[str], limit: int = 20) -> str:
-    ids = list(ids)
-    more = f" … (+{len(ids) - limit} more)" if len(ids) > limit else ""
-    return ", ".join(ids[:limit]) + more
-
-
-def validate(
-    preds: Mapping[str, Any],
-    store: Any,
-    split: str = "test",
-    allow_missing: bool = False,
-) -> tuple[list[str], list[str]]:
-    """Check predictions against the store before scoring.
-
-    Returns
-    -------
-    ids : list of str
-        Ids to score, in store order.
-    missing : list of str
-        Store ids without a prediction (only when ``allow_missing``).
-
-    Raises
-    ------
-    EvaluationError
-        Listing unknown ids, missing ids, wrong shapes, non-finite values, unreadable files
-        and a fingerprint mismatch, each with the ids concerned.
-    """
-    problems: dict[str, list[str]] = {}
-    lines: list[str] = []
-    meta = getattr(preds, "meta", {}) or {}
-    fp = meta.get("store_fingerprint", meta.get("fingerprint"))
-    store_fp = getattr(store, "fingerprint", None)
-    if fp is not None and store_fp is not None and str(fp) != str(store_fp):
-        problems["fingerprint"] = [str(fp)]
-        lines.append(f"store fingerprint mismatch: predictions made for {fp}, store is {store_fp}")
-    want = list(store.ids(split))
-    want_set = set(want)
-    have = list(preds.keys())
-    unknown = sorted(k for k in have if k not in want_set)
-    missing = [k for k in want if k not in preds]
-    if unknown:
-        problems["unknown"] = unknown
-        lines.append(f"{len(unknown)} unknown ids (not in split {split!r}): {_fmt_ids(unknown)}")
-    if missing and not allow_missing:
-        problems["missing"] = missing
-        lines.append(
-            f"{len(missing)} missing ids (use --allow-missing to score the rest): "
-            f"{_fmt_ids(missing)}"
-        )
-    shape_bad: list[str] = []
-    nonfinite: list[str] = []
-    unreadable: list[str] = []
-    for key in want:
-        if key not in preds:
-            continue
-        try:
-            arr = np.asarray(preds[key])
-        except Exception:
-            unreadable.append(key)
-            continue
-        expected = tuple(int(n) for n in store.get(key).grid_shape)
-        if arr.shape != expected:
-            shape_bad.append(f"{key} {tuple(arr.shape)} != {expected}")
-            continue
-        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            shape_bad.append(f"{key} dtype {arr.dtype} (real numbers expected)")
-            continue
-        if not np.isfinite(arr).all():
-            nonfinite.append(key)
-    if unreadable:
-        problems["unreadable"] = unreadable
-        lines.append(f"{len(unreadable)} unreadable predictions: {_fmt_ids(unreadable)}")
-    if shape_bad:
-        problems["shape"] = shape_bad
-        lines.append(f"{len(shape_bad)} wrong shapes: {_fmt_ids(shape_bad)}")
-    if nonfinite:
-        problems["nonfinite"] = nonfinite
-        lines.append(f"{len(nonfinite)} predictions with NaN/inf: {_fmt_ids(nonfinite)}")
-    if lines:
-        raise EvaluationError("invalid predictions:\n  " + "\n  ".join(lines), problems)
-    return [k for k in want if k in preds], (missing if allow_missing else [])
 
 
 # --------------------------------------------------------------------------- scoring
@@ -439,16 +235,25 @@ def aggregate(rows: list[dict], missing: list[str] | None = None) -> dict:
     return out
 
 
-def _progress(it: Iterable, total: int, enabled: bool):
-    if not enabled:
-        yield from it
-        return
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        yield from it
-        return
-    yield from tqdm(it, total=total, desc="evaluate", unit="ex", file=sys.stderr)
+def _chunk_size(engine: Any, n_jobs: int, n: int) -> int:
+    if engine is not None:
+        return 1  # refinement: seconds per example, journal every row
+    return max(1, min(32, -(-n // max(1, 4 * n_jobs))))
+
+
+def _run_header(preds: Predictions, store: Any, split: str, eng: Any, settings: dict) -> dict:
+    """What identifies one evaluation, for its journal."""
+    from crysbench._version import __version__
+
+    return {
+        "crysbench_version": __version__,
+        "variant": str(getattr(store, "variant", "")),
+        "store_fingerprint": getattr(store, "fingerprint", None),
+        "split": split,
+        "predictions": preds.source if preds.kind == "mapping" else os.path.abspath(preds.source),
+        "engine": eng.name,
+        "settings": settings,
+    }
 
 
 def evaluate(
@@ -462,15 +267,19 @@ def evaluate(
     n_jobs: int = 1,
     progress: bool = True,
     engine_settings: dict | None = None,
+    journal: str | Path | None = None,
+    backend: str = "loky",
+    scheduler: Any = None,
 ) -> dict:
     """Score predictions against a store split.
 
     Parameters
     ----------
     predictions : path or mapping
-        See :func:`load_predictions`.
+        See :func:`crysbench.predictions.load_predictions` (folder, zarr group, ``.npz``).
     store : Store-like
-        ``.ids(split)``, ``.get(id)`` (Example-like), ``.fingerprint``, ``.variant``.
+        ``.ids(split)``, ``.get(id)`` (Example-like), ``.fingerprint``, ``.variant``; a
+        crysbench :class:`~crysbench.store.Store` is read column-wise and in chunks.
     split : str
     engine : str or engine object
         ``"builtin"``, ``"shelxe"``, ``"none"`` (see :mod:`crysbench.refine`).
@@ -480,9 +289,17 @@ def evaluate(
         Align each prediction's origin / hand to the truth before the phase errors (the
         values before alignment are kept as ``*_unaligned``).
     n_jobs : int
-        Worker processes (joblib); 1 runs in this process.
+        Worker processes (loky), or the size of a local dask cluster.
     progress : bool
-        Progress bar on stderr.
+        Progress bar with rate and ETA on stderr.
+    journal : path, optional
+        Append every finished row to this JSON-lines file and skip the rows already
+        in it (same run only): an interrupted evaluation resumes where it stopped and
+        ends with the same results (all but ``elapsed_s``).
+    backend : {"loky", "dask"}
+        Where the workers run (see :mod:`crysbench.scoring`).
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address (``tcp://host:8786``) or client, with ``backend="dask"``.
 
     Returns
     -------
@@ -494,65 +311,111 @@ def evaluate(
     Raises
     ------
     EvaluationError
-        Invalid predictions (see :func:`validate`).
+        Invalid predictions (see :func:`crysbench.validation.validate`); maps found to
+        hold NaN/inf while scoring are listed together once the others are scored.
     """
     from crysbench._version import __version__
+    from crysbench.journal import RowJournal
     from crysbench.refine import get_engine
+    from crysbench.scoring import ChunkTask, chunked, score_chunks
 
     t0 = time.perf_counter()
-    preds = predictions if isinstance(predictions, Predictions) else load_predictions(predictions)
+    preds = load_predictions(predictions)
     ids, missing = validate(preds, store, split, allow_missing)
     eng = get_engine(engine, **(engine_settings or {})) if isinstance(engine, str) else engine
     edges = shared_shell_edges(store)
     refine_engine = None if eng.name == "none" else eng
-
-    def job(key: str) -> dict:
-        return evaluate_example(
-            preds[key], store.get(key), edges, refine_engine, origin_search, hand_search
+    settings = {
+        "engine": dict(getattr(eng, "settings", {}) or {}),
+        "origin_search": bool(origin_search),
+        "hand_search": bool(hand_search),
+        "n_shells": N_SHELLS,
+        "phase_error_weights": "|F_true|",
+        "allow_missing": bool(allow_missing),
+    }
+    log = RowJournal(journal, _run_header(preds, store, split, eng, settings)) if journal else None
+    stamps = {k: preds.stamp(k) for k in ids} if log else {}
+    done: dict[str, dict] = {}
+    if log:
+        done = {k: log.done[k][1] for k in ids if k in log.done and log.done[k][0] == stamps[k]}
+    todo = [k for k in ids if k not in done]
+    fast = hasattr(store, "read_reflections") and hasattr(store, "meta")
+    rows_of = None
+    if fast and todo:
+        pos = {k: int(r) for k, r in zip(store.ids(split), store.positions(split).tolist())}
+        rows_of = [pos[k] for k in todo]
+    if fast and str(store.path).startswith("memory://") and backend != "dask":
+        n_jobs = 1  # an in-memory store exists in this process only
+    ref = store.path if fast and (n_jobs > 1 or backend == "dask") else store
+    size = _chunk_size(refine_engine, n_jobs, len(todo))
+    tasks = [
+        ChunkTask(
+            ref, keys, rows, preds.subset(keys), edges, refine_engine, origin_search, hand_search
+        )  # fmt: skip
+        for keys, rows in chunked(todo, rows_of, size)
+    ]
+    bar = _bar(len(ids), len(done), progress)
+    problems: dict[str, list[str]] = {"nonfinite": [], "unreadable": []}
+    try:
+        for result in score_chunks(tasks, backend, n_jobs, scheduler):
+            good = [(k, row) for k, row, _, _ in result if row is not None]
+            for _k, _, kind, text in result:
+                if kind is not None:
+                    problems[kind].append(text)
+            if log:
+                log.append((k, stamps[k], row) for k, row in good)
+            done.update(good)
+            if bar is not None:
+                bar.update(len(result))
+    finally:
+        if bar is not None:
+            bar.close()
+        if log:
+            log.close()
+    if problems["nonfinite"] or problems["unreadable"]:
+        lines = []
+        if problems["unreadable"]:
+            lines.append(f"{len(problems['unreadable'])} unreadable predictions: "
+                         + "; ".join(problems["unreadable"][:5]))  # fmt: skip
+        if problems["nonfinite"]:
+            lines.append(f"{len(problems['nonfinite'])} predictions with NaN/inf: "
+                         f"{format_ids(sorted(problems['nonfinite']))}")  # fmt: skip
+        kept = " (the other rows are kept: rerun to score the fixed ones)" if log else ""
+        raise EvaluationError(
+            "invalid predictions:\n  " + "\n  ".join(lines) + kept,
+            {k: v for k, v in problems.items() if v},
         )
-
-    if n_jobs == 1 or len(ids) <= 1:
-        rows = [job(k) for k in _progress(ids, len(ids), progress)]
-    else:
-        from joblib import Parallel, delayed
-
-        tasks = (
-            delayed(evaluate_example)(
-                np.asarray(preds[k]),
-                store.get(k),
-                edges,
-                refine_engine,
-                origin_search,
-                hand_search,
-            )  # fmt: skip
-            for k in ids
-        )
-        rows = list(
-            _progress(Parallel(n_jobs=n_jobs, return_as="generator")(tasks), len(ids), progress)
-        )
+    rows = [done[k] for k in ids]
+    if log:  # every row as the journal holds it: a resumed run ends byte-identical
+        rows = [log.done[k][1] for k in ids]
     results = {
         "schema_version": SCHEMA_VERSION,
         "crysbench_version": __version__,
         "variant": str(getattr(store, "variant", "")),
         "store_fingerprint": getattr(store, "fingerprint", None),
         "split": split,
-        "predictions": getattr(preds, "source", None),
+        "predictions": preds.source,
         "engine": eng.name,
-        "settings": {
-            "engine": dict(getattr(eng, "settings", {}) or {}),
-            "origin_search": bool(origin_search),
-            "hand_search": bool(hand_search),
-            "n_shells": N_SHELLS,
-            "phase_error_weights": "|F_true|",
-            "allow_missing": bool(allow_missing),
-        },
+        "settings": settings,
         "shell_edges": [float(e) for e in edges],
         "shell_d": [(1 / math.sqrt(e)) if e > 0 else None for e in edges],
         "aggregate": aggregate(rows, missing),
-        "examples": rows,
+        "examples": [],
         "elapsed_s": time.perf_counter() - t0,
     }
-    return _clean(results)
+    results = _clean(results)
+    results["examples"] = rows  # rows are clean already (evaluate_example, or the journal)
+    return results
+
+
+def _bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, initial=initial, desc="evaluate", unit="ex", file=sys.stderr)
 
 
 def write_results(results: dict, path: str | Path) -> Path:
@@ -563,106 +426,5 @@ def write_results(results: dict, path: str | Path) -> Path:
     return path
 
 
-def _f(x: Any, fmt: str = ".3f") -> str:
-    return "—" if x is None else format(x, fmt)
-
-
-def format_table(results: dict) -> str:
-    """Human-readable summary: headline numbers and the shared-shell table."""
-    a = results["aggregate"]
-    st = a.get("stats", {})
-    lines = [
-        f"crysbench evaluate  variant {results['variant']}  split {results['split']}  "
-        f"engine {results['engine']}  examples {a['n_examples']}  missing {len(a['missing'])}",
-        "",
-        f"{'metric':<24}{'mean':>10}{'median':>10}{'std':>10}",
-    ]
-    for field, fmt in (
-        ("pearson", ".3f"), ("amplitude_pearson", ".3f"), ("phase_error", ".1f"),
-        ("phase_error_weighted", ".1f"), ("final_phase_error_weighted", ".1f"),
-    ):  # fmt: skip
-        if field in st:
-            s = st[field]
-            lines.append(
-                f"{field:<24}{_f(s['mean'], fmt):>10}{_f(s['median'], fmt):>10}"
-                f"{_f(s['std'], fmt):>10}"
-            )
-    lines.append(f"{'fraction < 60°':<24}{_f(a['fraction_below_60']):>10}")
-    lines.append(f"{'refined fraction':<24}{_f(a['refined_fraction']):>10}")
-    lines += ["", f"{'shell d (Å)':<18}{'n ex':>6}{'phase err':>11}{'frac<60':>9}"]
-    d = results["shell_d"]
-    for i, pe in enumerate(a["phase_error_by_shell"]):
-        lo = "inf" if d[i] is None else f"{d[i]:.2f}"
-        hi = "inf" if d[i + 1] is None else f"{d[i + 1]:.2f}"
-        lines.append(
-            f"{lo + '–' + hi:<18}{a['n_by_shell'][i]:>6}{_f(pe, '.1f'):>11}"
-            f"{_f(a['fraction_below_60_by_shell'][i], '.2f'):>9}"
-        )
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``crysbench evaluate`` arguments to a (sub)parser."""
-    parser.add_argument("predictions", help="folder of <id>.npy / <id>.ccp4 / <id>.map, or zarr")
-    parser.add_argument("--store", required=True, help="store built by `crysbench build`")
-    parser.add_argument("--split", default="test", help="split to score (default: test)")
-    parser.add_argument(
-        "--engine", default="builtin", choices=("builtin", "shelxe", "none"),
-        help="refinement engine for the refinement rate (default: builtin)",
-    )  # fmt: skip
-    parser.add_argument("--allow-missing", action="store_true", help="score a subset")
-    parser.add_argument("--origin-search", action="store_true", help="align origins first")
-    parser.add_argument("--hand-search", action="store_true", help="also try the enantiomer")
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
-    parser.add_argument("--out", help="results.json path (plots are written next to it)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``crysbench evaluate``; returns the exit code (errors go to stderr, no traceback).
-
-    Exit codes: 0 success, 1 invalid predictions or evaluation failure, 2 store/usage error.
-    """
-    try:
-        from crysbench.store import open_store
-
-        store = open_store(args.store)
-    except Exception as exc:
-        print(f"crysbench evaluate: cannot open store {args.store}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        results = evaluate(
-            args.predictions, store, split=args.split, engine=args.engine,
-            allow_missing=args.allow_missing, origin_search=args.origin_search,
-            hand_search=args.hand_search, n_jobs=args.jobs, progress=not args.quiet,
-        )  # fmt: skip
-    except EvaluationError as exc:
-        print(f"crysbench evaluate: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"crysbench evaluate: error: {exc}", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        print(format_table(results))
-    if args.out:
-        out = write_results(results, args.out)
-        if not args.no_plots:
-            try:
-                from crysbench.plots import plot_shells
-
-                for p in plot_shells(results, out.with_suffix("")):
-                    if not args.quiet:
-                        print(f"wrote {p}")
-            except Exception as exc:  # plotting must never lose the results
-                print(f"crysbench evaluate: plots skipped: {exc}", file=sys.stderr)
-        if not args.quiet:
-            print(f"wrote {out}")
-    if results["aggregate"]["missing"]:
-        print(
-            f"crysbench evaluate: {len(results['aggregate']['missing'])} missing ids: "
-            f"{_fmt_ids(results['aggregate']['missing'])}",
-            file=sys.stderr,
-        )
-    return 0
+# the CLI lives in crysbench.evaluate_cli; these names stay importable from here
+from crysbench.evaluate_cli import add_arguments, format_table, run_cli  # noqa: E402

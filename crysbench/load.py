@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crysbench.maps import synthesize_many
 from crysbench.store import Store, open_store
+from crysbench.synthesis import concat_reflections, power, synthesize_batch
 
 __all__ = ["SplitDataset", "load_split", "bucket_batches"]
 
@@ -86,14 +86,9 @@ class SplitDataset(Sequence):
         self.residues = residues
         self.templates = templates
         self.rows = self._store.positions(split)
-        meta = self._store.meta
-        self.ids = [str(i) for i in meta["id"][self.rows]]
-        self._pos = {i: n for n, i in enumerate(self.ids)}
-        shapes = meta["grid_shape"][self.rows]
-        self.buckets: dict[tuple, np.ndarray] = {}
-        for shape in sorted({tuple(int(x) for x in s) for s in shapes}):
-            mask = (shapes == np.array(shape)).all(axis=1)
-            self.buckets[shape] = np.nonzero(mask)[0]
+        self.buckets = _buckets(self._store.meta["grid_shape"][self.rows])
+        self._ids: list[str] | None = None
+        self._pos: dict[str, int] | None = None
         norm = self._store.normalization
         self.scales = {
             k: (float(norm[k]["scale"]) if self.normalize == "dataset" else 1.0)
@@ -121,8 +116,17 @@ class SplitDataset(Sequence):
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def ids(self) -> list[str]:
+        """Example ids in split order (built on first use)."""
+        if self._ids is None:
+            self._ids = [str(i) for i in self._store.meta["id"][self.rows].tolist()]
+        return self._ids
+
     def position(self, example_id: str) -> int:
         """Position of an example id in this split."""
+        if self._pos is None:
+            self._pos = {i: n for n, i in enumerate(self.ids)}
         try:
             return self._pos[example_id]
         except KeyError:
@@ -169,11 +173,11 @@ class SplitDataset(Sequence):
             raise ValueError(f"a batch must hold one grid shape, got {sorted(shapes)}")
         shape = shapes.pop()
         hkls, Fs = self._store.read_reflections(rows)
+        refl = concat_reflections(hkls, Fs)
         cells = meta["cell"][rows]
-        volumes = np.array([_volume(c) for c in cells])
-        density = synthesize_many(hkls, Fs, shape, volumes)
-        power = [(F.real.astype(np.float64) ** 2 + F.imag.astype(np.float64) ** 2) for F in Fs]
-        patterson = synthesize_many(hkls, power, shape, volumes)
+        volumes = _volumes(cells)
+        density = synthesize_batch(refl, shape, volumes)
+        patterson = synthesize_batch(refl, shape, volumes, power(refl.F))
         if self.scales["density"] != 1.0:
             density /= np.float32(self.scales["density"])
             patterson /= np.float32(self.scales["patterson"])
@@ -226,6 +230,9 @@ class SplitDataset(Sequence):
         seed: int = 0,
         drop_small_buckets: bool = False,
         min_bucket: int | None = None,
+        device: str | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
     ):
         """A torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
 
@@ -235,18 +242,32 @@ class SplitDataset(Sequence):
             Largest batch; batches never mix grid shapes.
         shuffle : bool
             Shuffle within and across buckets, seeded by ``seed`` and the epoch
-            (call ``loader.batch_sampler.set_epoch(n)``, or iterate again: the
+            (call ``loader.sampler.set_epoch(n)``, or iterate again: the
             sampler advances its epoch on each pass).
         num_workers : int
             Worker processes; each reopens the store.
         drop_small_buckets : bool
             Drop buckets smaller than ``min_bucket`` (default ``batch_size``), the
             paper's rule for training sets.
+        device : str or torch.device, optional
+            Ship reflections (tens of KB per example) and synthesise both maps on this
+            device with ``torch.fft``; batches then arrive there, with ``host_bytes``.
+        rank, world_size : int, optional
+            Distributed training: this rank's share of the batches (disjoint across
+            ranks, equal counts per rank); read from ``torch.distributed`` when it is
+            initialised. Call ``loader.sampler.set_epoch(n)`` on every rank.
+
+        Examples
+        --------
+        >>> loader = train.dataloader(batch_size=40, device="cuda")  # doctest: +SKIP
+        >>> loader = train.dataloader(rank=1, world_size=4, seed=0)  # doctest: +SKIP
         """
         from crysbench.torchdata import make_dataloader
 
         mb = (min_bucket or batch_size) if drop_small_buckets else None
-        return make_dataloader(self, batch_size, shuffle, num_workers, seed, mb)
+        return make_dataloader(
+            self, batch_size, shuffle, num_workers, seed, mb, device, rank, world_size
+        )
 
 
 class _LazyAtoms(Mapping):
@@ -272,10 +293,23 @@ class _LazyAtoms(Mapping):
         return 4
 
 
-def _volume(params: np.ndarray) -> float:
-    a, b, c, al, be, ga = params
-    ca, cb, cg = np.cos(np.radians([al, be, ga]))
-    return float(a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
+def _buckets(shapes: np.ndarray) -> dict[tuple, np.ndarray]:
+    """Positions by grid shape (sorted shapes; positions ascending), one vectorised pass."""
+    shapes = np.asarray(shapes).reshape(-1, 3)
+    if not len(shapes):
+        return {}
+    keys, inverse = np.unique(shapes, axis=0, return_inverse=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=len(keys)))[:-1]
+    return {tuple(int(x) for x in k): p for k, p in zip(keys, np.split(order, bounds))}
+
+
+def _volumes(cells: np.ndarray) -> np.ndarray:
+    """Cell volumes (Å³) of rows of (a, b, c, α, β, γ)."""
+    cells = np.asarray(cells, dtype=np.float64).reshape(-1, 6)
+    a, b, c = cells[:, 0], cells[:, 1], cells[:, 2]
+    ca, cb, cg = np.cos(np.radians(cells[:, 3:6])).T
+    return a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg)
 
 
 def load_split(

@@ -52,6 +52,7 @@ import gemmi
 import numpy as np
 import zarr
 
+from crysbench.columns import LazyColumns, LazyIndex
 from crysbench.example import FragmentMaps
 
 __all__ = [
@@ -197,9 +198,9 @@ class Store:
                 f"rebuild it with `crysbench build --variant {attrs['variant']} --out {path}`"
             )
         self.attrs = attrs
-        meta = self.root["meta"]
-        self.meta = {k: meta[k][...] for k in meta.array_keys()}
-        self._index = {str(i): n for n, i in enumerate(self.meta["id"])}
+        # column-wise, each column read on first use; the id lookup built on first use
+        self.meta = LazyColumns(self.root["meta"])
+        self._index = LazyIndex(self.meta)
         self._refl = self.root["reflections"]
         self._atoms = {k: self.root[f"atoms/{k}"] for k in ("element", "name", "residue", "xyz")}
 
@@ -244,22 +245,21 @@ class Store:
         return dict(self.attrs["normalization"])
 
     def __len__(self) -> int:
-        return len(self.meta["id"])
+        return self.meta.length()
 
     def __contains__(self, example_id: str) -> bool:
         return example_id in self._index
 
     def ids(self, split: str | None = None) -> list[str]:
         """Example ids of a split (``None``: all), in store order (bucket, id)."""
-        if split is None:
-            return [str(i) for i in self.meta["id"]]
-        return [str(i) for i in self.meta["id"][self.positions(split)]]
+        ids = self.meta["id"] if split is None else self.meta["id"][self.positions(split)]
+        return [str(i) for i in ids.tolist()]
 
     def positions(self, split: str) -> np.ndarray:
         """Row numbers of a split; ``"train"`` excludes ``"valid"``, ``"train+valid"`` both."""
-        codes = self.meta["split"]
         if split == "all":
-            return np.arange(len(codes))
+            return np.arange(len(self))
+        codes = self.meta["split"]
         names = split.split("+")
         bad = [n for n in names if n not in _SPLIT_CODES]
         if bad:
@@ -271,7 +271,7 @@ class Store:
         """Row of an example id."""
         try:
             return self._index[example_id]
-        except KeyError:
+        except (KeyError, TypeError):
             raise KeyError(f"{example_id!r} is not in {self.path}") from None
 
     # -- reading ---------------------------------------------------------------
