@@ -45,7 +45,15 @@ class LazyColumns(Mapping):
         if name not in self._data:
             if name not in self._names:
                 raise KeyError(name)
-            self._data[name] = self._group[name][...]
+            try:
+                self._data[name] = self._group[name][...]
+            except Exception as exc:  # a chunk that does not decode or fit its shape
+                from crysbench.store import StoreError
+
+                raise StoreError(
+                    f"meta/{name}: damaged store, its metadata cannot be read "
+                    f"({type(exc).__name__}: {exc}); rebuild it or fetch it again"
+                ) from None
         return self._data[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -165,13 +165,13 @@ def test_dask_build_survives_a_killed_worker(entries, tmp_path):
     build_store("const-res", out=ref, entries=many, progress=False, block=32, no_cache=True)
     cache = tmp_path / "cache"
     killed = []
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        pids = client.run(os.getpid)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        # the worker pids, from a client closed again before the build opens its own (two
+        # clients in one process can clash over their event loops)
+        with distributed.Client(cluster) as client:
+            pids = client.run(os.getpid)
 
         def killer():
             deadline = time.time() + 120
