@@ -8,9 +8,9 @@ entries go to test.
 Examples
 --------
 >>> from crysbench.splits import assign_split
->>> assign_split("1A8O", key="crysbench-split-v1") in ("train", "valid", "test")
+>>> assign_split("1A8O", "crysbench-split-v1", 0.10, 0.05) in ("train", "valid", "test")
 True
->>> assign_split("1a8o", key="k") == assign_split("1A8O", key="k")
+>>> assign_split("1a8o", "k", 0.10, 0.05) == assign_split("1A8O", "k", 0.10, 0.05)
 True
 """
 
@@ -19,10 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["SPLITS", "assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
-
-#: Split names; ``valid`` is the optional validation part of train.
-SPLITS = ("train", "valid", "test")
+__all__ = ["assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
 
 
 def split_uniform(pdb_id: str, key: str) -> float:
@@ -31,10 +28,12 @@ def split_uniform(pdb_id: str, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_split(
-    pdb_id: str, key: str, test_fraction: float = 0.10, valid_fraction: float = 0.05
-) -> str:
-    """``"test"``, ``"valid"`` or ``"train"`` for one PDB entry."""
+def assign_split(pdb_id: str, key: str, test_fraction: float, valid_fraction: float) -> str:
+    """``"test"``, ``"valid"`` or ``"train"`` for one PDB entry.
+
+    ``key``, ``test_fraction`` and ``valid_fraction`` are the recipe's ``split_key``,
+    ``test_fraction`` and ``valid_fraction`` (:class:`crysbench.variants.Variant`).
+    """
     u = split_uniform(pdb_id, key)
     if u < test_fraction:
         return "test"
