@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -53,13 +54,25 @@ def shipped_split(variant: str, split: str) -> tuple[list[str], str | None]:
 
     The lists in ``crysbench/data/splits/<variant@version>/`` are committed once per
     released version; a build of the bundled entries must reproduce them exactly.
-    """
-    from importlib import resources
+    Read once per (recipe, split).
 
+    Examples
+    --------
+    >>> ids, fingerprint = shipped_split("const-res@1", "test")
+    >>> len(ids), len(fingerprint)
+    (24, 64)
+    """
     from crysbench.variants import get_variant
 
-    key = get_variant(variant).key
+    ids, fingerprint = _read_shipped(get_variant(variant).key, split)
+    return list(ids), fingerprint
+
+
+@functools.cache
+def _read_shipped(key: str, split: str) -> tuple[tuple[str, ...], str | None]:
+    from importlib import resources
+
     root = resources.files("crysbench") / "data" / "splits" / key
-    ids = (root / f"{split}.txt").read_text().split()
+    ids = tuple((root / f"{split}.txt").read_text().split())
     fp = root / "test.fingerprint"
     return ids, (fp.read_text().strip() if fp.is_file() else None)

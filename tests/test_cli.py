@@ -104,3 +104,15 @@ def test_old_presentation_paths_still_import():
     from crysbench.cli.plots import plot_shells
 
     assert plots.plot_shells is plot_shells
+
+
+@pytest.mark.parametrize("package", ["crysbench.cli", "crysbench.leaderboard"])
+def test_subpackage_modules_declare_all(package):
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        m = importlib.import_module(f"{package}.{info.name}")
+        assert m.__all__, m.__name__
+        for name in m.__all__:
+            assert hasattr(m, name), f"{m.__name__}.{name}"
