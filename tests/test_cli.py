@@ -112,7 +112,19 @@ def test_subpackage_modules_declare_all(package):
 
     pkg = importlib.import_module(package)
     for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name == "__main__":
+            continue
         m = importlib.import_module(f"{package}.{info.name}")
         assert m.__all__, m.__name__
         for name in m.__all__:
             assert hasattr(m, name), f"{m.__name__}.{name}"
+
+
+def test_python_dash_m_runs_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "crysbench.cli", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.startswith("crysbench ")

@@ -11,8 +11,10 @@ Modules
 -------
 registry
     Board folders, ``board.json``, :func:`find_board` by test fingerprint. (io)
+meta
+    An entry's ``meta.json`` fields and entry names. (pure)
 submission
-    One entry's ``meta.json`` schema and every check of an entry folder. (io)
+    Every check of an entry folder: sizes, meta, results against the board. (io)
 consistency
     Row-level checks of a results file, seed copies. (pure)
 rescore
@@ -29,6 +31,12 @@ The command-line front end is :mod:`crysbench.cli.submit` and
 """
 
 from crysbench.leaderboard.check import check_board, check_leaderboards, render_board, scan_board
+from crysbench.leaderboard.meta import (
+    META_FIELDS,
+    OPTIONAL_META_FIELDS,
+    validate_meta,
+    validate_name,
+)
 from crysbench.leaderboard.registry import (
     RANK_METRICS,
     LeaderboardError,
@@ -43,14 +51,10 @@ from crysbench.leaderboard.registry import (
 )
 from crysbench.leaderboard.render import render
 from crysbench.leaderboard.submission import (
-    META_FIELDS,
-    OPTIONAL_META_FIELDS,
     check_results,
     check_submission,
     ids_digest,
     results_files,
-    validate_meta,
-    validate_name,
 )
 from crysbench.leaderboard.submit import submit, write_submission
 

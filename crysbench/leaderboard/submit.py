@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crysbench.leaderboard.check import check_board
+from crysbench.leaderboard.meta import validate_meta, validate_name
 from crysbench.leaderboard.registry import (
     LeaderboardError,
     entry_dirs,
@@ -24,7 +25,7 @@ from crysbench.leaderboard.registry import (
     load_board,
     show_path,
 )
-from crysbench.leaderboard.submission import check_submission, validate_meta, validate_name
+from crysbench.leaderboard.submission import check_submission
 
 __all__ = ["write_submission", "submit"]
 
