@@ -1,6 +1,9 @@
-"""Moved to :mod:`crysbench.leaderboard.submission`; this name stays for old imports."""
+"""Moved to :mod:`crysbench.leaderboard.meta` (``meta.json`` fields, entry names) and
+:mod:`crysbench.leaderboard.submission` (the folder checks); this name stays for old
+imports and re-exports both."""
 
-from crysbench.leaderboard import submission as _moved
+from crysbench.leaderboard import meta as _meta
+from crysbench.leaderboard import submission as _checks
 
-__all__ = list(_moved.__all__)
-globals().update({name: getattr(_moved, name) for name in __all__})
+__all__ = list(dict.fromkeys([*_meta.__all__, *_checks.__all__]))
+globals().update({n: getattr(_meta if hasattr(_meta, n) else _checks, n) for n in __all__})

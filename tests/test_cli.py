@@ -104,6 +104,11 @@ def test_old_presentation_paths_still_import():
     from crysbench.cli.plots import plot_shells
 
     assert plots.plot_shells is plot_shells
+    from crysbench.leaderboard.meta import validate_meta
+    from crysbench.submission import check_submission
+    from crysbench.submission import validate_meta as old_validate_meta
+
+    assert old_validate_meta is validate_meta and callable(check_submission)
 
 
 @pytest.mark.parametrize("package", ["crysbench.cli", "crysbench.leaderboard"])
