@@ -162,17 +162,14 @@ def fragment_structure(
     return st
 
 
-_MASS: dict[str, float] = {}
+@functools.cache
+def _weight(element: str) -> float:
+    """Atomic weight (Da) of an element symbol, from gemmi."""
+    return gemmi.Element(element).weight
 
 
 def _masses(elements: np.ndarray) -> np.ndarray:
-    out = np.empty(len(elements))
-    for i, el in enumerate(elements):
-        m = _MASS.get(el)
-        if m is None:
-            m = _MASS[el] = gemmi.Element(str(el)).weight
-        out[i] = m
-    return out
+    return np.array([_weight(str(el)) for el in elements], dtype=np.float64)
 
 
 def make_example(segment: Segment, variant: str | Variant) -> Example:
