@@ -8,9 +8,9 @@ Steps, all deterministic given the example's RNG:
    orthogonalisation (a along x, b in the xy plane) **a is the longest axis and c
    the shortest**, and since all three lengths grow by the same amount this order
    holds in the final cell: a ≥ b ≥ c always.
-2. *Angles.* α, β, γ drawn from {90, 100, 110, 120}° with probabilities
-   {1/3, 1/3, 2/9, 1/9}; triples that give no real cell (e.g. 120/120/120) are
-   redrawn.
+2. *Angles.* α, β, γ drawn from the recipe's ``angle_choices`` with its
+   ``angle_probs`` (every recipe so far: {90, 100, 110, 120}° with {1/3, 1/3, 2/9,
+   1/9}); triples that give no real cell (e.g. 120/120/120) are redrawn.
 3. *Lengths.* (a, b, c) = (Δx, Δy, Δz) + g, g a multiple of ``step``: the smallest
    g on the grid 0, 4·step, 8·step, … that clears all contacts (shortest distance
    between an atom and any atom of a lattice-translated copy > ``min_contact``) is
@@ -94,17 +94,21 @@ def valid_angles(alpha: float, beta: float, gamma: float) -> bool:
 
 def draw_angles(
     rng: np.random.Generator | PinnedStream,
-    choices: tuple[float, ...] = (90.0, 100.0, 110.0, 120.0),
-    probs: tuple[float, ...] = (1 / 3, 1 / 3, 2 / 9, 1 / 9),
+    choices: tuple[float, ...],
+    probs: tuple[float, ...],
 ) -> tuple[float, float, float]:
     """Draw (α, β, γ), redrawing the whole triple when it is impossible.
 
     ``rng`` is a NumPy ``Generator`` (recipes @1: ``rng.choice``) or a
     :class:`crysbench.streams.PinnedStream` (recipes @2: one
     :meth:`~crysbench.streams.PinnedStream.choice_index` per angle, α then β then γ).
+    ``choices`` (degrees) and ``probs`` are the recipe's ``angle_choices`` and
+    ``angle_probs`` (:class:`crysbench.variants.Variant`).
 
     >>> from crysbench.streams import PinnedStream
-    >>> draw_angles(PinnedStream(20240601, "3HSY_1.pd_11", "cell"))
+    >>> from crysbench.variants import get_variant
+    >>> v = get_variant("const-res@2")
+    >>> draw_angles(PinnedStream(v.seed, "3HSY_1.pd_11", "cell"), v.angle_choices, v.angle_probs)
     (100.0, 90.0, 120.0)
     """
     if hasattr(rng, "choice_index"):
@@ -148,9 +152,9 @@ def min_lattice_contact(
 def build_cell(
     xyz: np.ndarray,
     angles: tuple[float, float, float],
-    min_contact: float = 3.45,
-    step: float = 0.25,
-    max_growth: float = 20.0,
+    min_contact: float,
+    step: float,
+    max_growth: float,
 ) -> gemmi.UnitCell:
     """Grow cell lengths from the coordinate extent until contacts exceed ``min_contact``.
 
@@ -160,6 +164,9 @@ def build_cell(
         Coordinates already oriented with :func:`orient_by_extent`.
     angles : tuple of float
         (α, β, γ) in degrees.
+    min_contact, step, max_growth : float
+        Å; the recipe's ``min_contact``, ``cell_step`` and ``cell_max_growth``
+        (:class:`crysbench.variants.Variant`).
 
     Raises
     ------

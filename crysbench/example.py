@@ -26,7 +26,7 @@ from crysbench.cell import CellError, build_cell, center_in_cell, draw_angles, o
 from crysbench.maps import density_map, grid_shape, patterson_map, structure_factors
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.structures import CurationRules, Entry, read_entry
-from crysbench.variants import Variant, example_rng, get_variant
+from crysbench.variants import Variant, example_rng, get_variant, recipe_constant
 
 __all__ = ["Example", "FragmentMaps", "make_example", "generate_examples", "examples_from_entry"]
 
@@ -50,7 +50,11 @@ class FragmentMaps:
 
     @property
     def structure(self) -> gemmi.Structure:
-        """The standardised fragment as a gemmi.Structure in ``cell``, space group P 1."""
+        """The standardised fragment as a gemmi.Structure in ``cell``, space group P 1.
+
+        B is the recipes' ``b_factor`` (the same in every recipe so far,
+        :func:`crysbench.variants.recipe_constant`).
+        """
         return fragment_structure(
             self.elements,
             self.atom_names,
@@ -59,7 +63,7 @@ class FragmentMaps:
             self.positions,
             self.cell,
             self.chain,
-            b_factor=20.0,
+            b_factor=recipe_constant("b_factor"),
             name=self.id,
         )
 
@@ -118,8 +122,8 @@ def fragment_structure(
     residue_index: np.ndarray,
     positions: np.ndarray,
     cell: gemmi.UnitCell | None,
-    chain: str = "A",
-    b_factor: float = 20.0,
+    chain: str,
+    b_factor: float,
     name: str = "fragment",
 ) -> gemmi.Structure:
     """Build a one-chain gemmi.Structure (B = ``b_factor``, occupancy 1, all ATOM)."""
@@ -158,17 +162,14 @@ def fragment_structure(
     return st
 
 
-_MASS: dict[str, float] = {}
+@functools.cache
+def _weight(element: str) -> float:
+    """Atomic weight (Da) of an element symbol, from gemmi."""
+    return gemmi.Element(element).weight
 
 
 def _masses(elements: np.ndarray) -> np.ndarray:
-    out = np.empty(len(elements))
-    for i, el in enumerate(elements):
-        m = _MASS.get(el)
-        if m is None:
-            m = _MASS[el] = gemmi.Element(str(el)).weight
-        out[i] = m
-    return out
+    return np.array([_weight(str(el)) for el in elements], dtype=np.float64)
 
 
 def make_example(segment: Segment, variant: str | Variant) -> Example:

@@ -134,7 +134,7 @@ def miller_indices(cell: gemmi.UnitCell, dmin: float, return_inv_d2: bool = Fals
 
 
 def structure_factors(
-    structure: gemmi.Structure, dmin: float, rate: float = 1.5, cutoff: float = 1e-5
+    structure: gemmi.Structure, dmin: float, rate: float, cutoff: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """X-ray structure factors of the first model, P1, to dmin.
 
@@ -145,9 +145,11 @@ def structure_factors(
     dmin : float
         Resolution limit (Å).
     rate : float
-        gemmi's oversampling rate of the internal grid (spacing dmin/(2·rate)).
+        gemmi's oversampling rate of the internal grid (spacing dmin/(2·rate)); the
+        recipe's ``sf_rate`` (:class:`crysbench.variants.Variant`).
     cutoff : float
-        Density (e/Å³) below which an atom's contribution is not computed.
+        Density (e/Å³) below which an atom's contribution is not computed; the recipe's
+        ``sf_cutoff``.
 
     Returns
     -------

@@ -5,7 +5,7 @@ from standard internal coordinates (bond lengths and angles close to Engh & Hube
 side-chain dihedrals of the most common rotamer of the Lovell et al. penultimate
 library; a single extended backbone), puts its centre of mass at the centre of a
 12 Å cubic P1 cell, and computes its electron density with gemmi's X-ray
-scattering factors (B = 20 Å², occupancy 1, no hydrogens) on a 24³ grid
+scattering factors (the recipes' B of 20 Å², occupancy 1, no hydrogens) on a 24³ grid
 (0.5 Å spacing, like the const-res maps). Nothing is downloaded: the geometry
 is the small table below, converted to Cartesian coordinates by NeRF.
 
@@ -32,6 +32,7 @@ import gemmi
 import numpy as np
 
 from crysbench.residues import HEAVY_ATOMS, ONE_LETTER
+from crysbench.variants import recipe_constant
 
 __all__ = [
     "RESIDUE_CUBE_SIZE",
@@ -47,8 +48,8 @@ __all__ = [
 RESIDUE_CUBE_SIZE = 24
 #: Edge of the cubic cell (Å); spacing = edge / size = 0.5 Å.
 RESIDUE_CUBE_EDGE = 12.0
-#: Isotropic B factor (Å²) of every atom, as in the variants.
-RESIDUE_B_FACTOR = 20.0
+#: Isotropic B factor (Å²) of every atom: the recipes' ``b_factor``.
+RESIDUE_B_FACTOR = recipe_constant("b_factor")
 
 _THREE = {one: three for three, one in ONE_LETTER.items()}
 

@@ -8,21 +8,19 @@ entries go to test.
 Examples
 --------
 >>> from crysbench.splits import assign_split
->>> assign_split("1A8O", key="crysbench-split-v1") in ("train", "valid", "test")
+>>> assign_split("1A8O", "crysbench-split-v1", 0.10, 0.05) in ("train", "valid", "test")
 True
->>> assign_split("1a8o", key="k") == assign_split("1A8O", key="k")
+>>> assign_split("1a8o", "k", 0.10, 0.05) == assign_split("1A8O", "k", 0.10, 0.05)
 True
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["SPLITS", "assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
-
-#: Split names; ``valid`` is the optional validation part of train.
-SPLITS = ("train", "valid", "test")
+__all__ = ["assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
 
 
 def split_uniform(pdb_id: str, key: str) -> float:
@@ -31,10 +29,12 @@ def split_uniform(pdb_id: str, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_split(
-    pdb_id: str, key: str, test_fraction: float = 0.10, valid_fraction: float = 0.05
-) -> str:
-    """``"test"``, ``"valid"`` or ``"train"`` for one PDB entry."""
+def assign_split(pdb_id: str, key: str, test_fraction: float, valid_fraction: float) -> str:
+    """``"test"``, ``"valid"`` or ``"train"`` for one PDB entry.
+
+    ``key``, ``test_fraction`` and ``valid_fraction`` are the recipe's ``split_key``,
+    ``test_fraction`` and ``valid_fraction`` (:class:`crysbench.variants.Variant`).
+    """
     u = split_uniform(pdb_id, key)
     if u < test_fraction:
         return "test"
@@ -54,13 +54,25 @@ def shipped_split(variant: str, split: str) -> tuple[list[str], str | None]:
 
     The lists in ``crysbench/data/splits/<variant@version>/`` are committed once per
     released version; a build of the bundled entries must reproduce them exactly.
-    """
-    from importlib import resources
+    Read once per (recipe, split).
 
+    Examples
+    --------
+    >>> ids, fingerprint = shipped_split("const-res@1", "test")
+    >>> len(ids), len(fingerprint)
+    (24, 64)
+    """
     from crysbench.variants import get_variant
 
-    key = get_variant(variant).key
+    ids, fingerprint = _read_shipped(get_variant(variant).key, split)
+    return list(ids), fingerprint
+
+
+@functools.cache
+def _read_shipped(key: str, split: str) -> tuple[tuple[str, ...], str | None]:
+    from importlib import resources
+
     root = resources.files("crysbench") / "data" / "splits" / key
-    ids = (root / f"{split}.txt").read_text().split()
+    ids = tuple((root / f"{split}.txt").read_text().split())
     fp = root / "test.fingerprint"
     return ids, (fp.read_text().strip() if fp.is_file() else None)

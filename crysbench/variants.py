@@ -28,8 +28,10 @@ every resolution shell, ``benchmarks/sf_accuracy.py``) and ``curation="release"`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,7 @@ __all__ = [
     "example_rng",
     "parse_variant_key",
     "library_versions",
+    "recipe_constant",
 ]
 
 #: Fields added with recipes @2, with the value that reproduces @1. They are left
@@ -260,3 +263,26 @@ def get_variant(key: str | Variant) -> Variant:
     if ver not in versions:
         raise KeyError(f"unknown version {name}@{ver}; available: {versions}")
     return VARIANTS[f"{name}@{ver}"]
+
+
+@functools.cache
+def recipe_constant(field: str) -> Any:
+    """The value of a recipe field that every variant shares, for code without a variant.
+
+    Residue densities and a stored example's gemmi structure have no variant at hand; they
+    read the B factor here, so the registry stays the one place it is written.
+
+    Raises
+    ------
+    ValueError
+        When the variants disagree: the caller must then be given its variant.
+
+    Examples
+    --------
+    >>> recipe_constant("b_factor")
+    20.0
+    """
+    values = {getattr(v, field) for v in VARIANTS.values()}
+    if len(values) != 1:
+        raise ValueError(f"recipe field {field!r} differs between variants: {sorted(values)}")
+    return values.pop()

@@ -7,6 +7,7 @@ import numpy as np
 
 import crysbench
 from crysbench.cell import draw_angles, orient_by_extent, valid_angles
+from crysbench.variants import get_variant
 
 
 def brute_force_contact(ex, reach=3):
@@ -43,7 +44,9 @@ def test_axes_ordered_longest_a_shortest_c(const_res_examples, var_res_examples)
 
 def test_angle_frequencies():
     rng = np.random.default_rng(0)
-    draws = np.array([draw_angles(rng) for _ in range(6000)]).ravel()
+    v = get_variant("const-res@1")
+    draws = np.array([draw_angles(rng, v.angle_choices, v.angle_probs) for _ in range(6000)])
+    draws = draws.ravel()
     assert all(valid_angles(*t) for t in draws.reshape(-1, 3)[:200])
     freq = {a: np.mean(draws == a) for a in (90, 100, 110, 120)}
     # impossible triples (e.g. 120/120/120) are redrawn, which shifts the marginals slightly

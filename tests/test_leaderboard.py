@@ -15,7 +15,7 @@ import crysbench
 from crysbench import leaderboard as lb
 from crysbench.cli import main
 from crysbench.evaluate import evaluate
-from crysbench.submission import MAX_FILE_BYTES, validate_meta
+from crysbench.leaderboard.submission import MAX_FILE_BYTES, validate_meta
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = ["1A8O", "3JQH", "4E43", "4CUP", "4ZHL"]

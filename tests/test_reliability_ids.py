@@ -81,6 +81,6 @@ def test_bare_key_error_names_what_is_missing(small_store, monkeypatch, capsys):
     def broken(args):
         raise KeyError("cell")
 
-    monkeypatch.setattr(cli, "_cmd_info", broken)
+    monkeypatch.setattr(cli.info, "run", broken)
     assert main(["info", small_store]) == 1
     assert "missing 'cell' (KeyError" in capsys.readouterr().err

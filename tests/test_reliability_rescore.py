@@ -14,7 +14,7 @@ import crysbench
 from crysbench import leaderboard as lb
 from crysbench.cli import main
 from crysbench.evaluate import aggregate
-from crysbench.rescore import read_compact
+from crysbench.leaderboard.rescore import read_compact
 
 META = {
     "method": "Noisy oracle", "authors": ["A. Tester"],

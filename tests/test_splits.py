@@ -6,13 +6,13 @@ from crysbench.splits import assign_split, split_fingerprint
 
 def test_assignment_is_stable_and_about_ten_percent():
     ids = [f"{i}{a}{b}{c}" for i in range(1, 10) for a in "ABCD" for b in "XYZ0" for c in "123"]
-    sides = [assign_split(p, "k") for p in ids]
+    sides = [assign_split(p, "k", 0.10, 0.05) for p in ids]
     frac = np.mean([s == "test" for s in sides])
     assert 0.06 < frac < 0.14
     # adding entries never moves an existing entry: assignment is per id
-    assert [assign_split(p, "k") for p in ids[:50]] == sides[:50]
+    assert [assign_split(p, "k", 0.10, 0.05) for p in ids[:50]] == sides[:50]
     # the key matters
-    assert [assign_split(p, "other") for p in ids] != sides
+    assert [assign_split(p, "other", 0.10, 0.05) for p in ids] != sides
 
 
 def test_fingerprint_depends_on_ids_and_checksums():

@@ -6,7 +6,7 @@ starting phases of the prediction. It never sees atom positions or true phases; 
 used only afterwards, to score the refined phases.
 
 One cycle (error reduction between the two constraint sets of this setting, see
-``notes/refinement.md``):
+``docs/metrics.md``, "Refinement engines"):
 
 1. Map on the absolute scale: ``ρ = (1/V)[F000 + Σ |F_obs| e^{iφ} e^{-2πi h·x}]``.
 2. Solvent mask from the map itself: Gaussian smoothing (σ_mask, done as a product with

@@ -48,9 +48,9 @@ def tiny_example(seed=0, n=6, dmin=1.0, cell=(9.0, 10.0, 11.0, 90.0, 100.0, 90.0
     pos = _atoms_in_box(rng, len(elements), cell)
     k = len(elements)
     st = fragment_structure(
-        elements, np.array(["X"] * k), np.array(["GLY"] * k), np.arange(k), pos, cell
+        elements, np.array(["X"] * k), np.array(["GLY"] * k), np.arange(k), pos, cell, "A", 20.0
     )
-    hkl, F = structure_factors(st, dmin)
+    hkl, F = structure_factors(st, dmin, 1.5, 1e-5)
     return types.SimpleNamespace(
         id=f"TINY_{seed}.pd_1", cell=cell, dmin=dmin, hkl=hkl, F=F, elements=elements,
         positions=pos, grid_shape=grid_shape(cell, dmin, 3.0),

@@ -1,7 +1,7 @@
 """Checks that a results file is internally consistent, row by row (SPEC §8). (pure)
 
 The aggregate of a results file is recomputed from its rows by
-:func:`crysbench.submission.check_results`; these checks go one level down, so a hand
+:func:`crysbench.leaderboard.submission.check_results`; these checks go one level down, so a hand
 edit must change every number the evaluator derived from the same reflections:
 
 - each row's equal-count ``shells`` hold all of its ``n_reflections``, and its
