@@ -797,6 +797,17 @@ def _err(cmd: str, msg: Any) -> int:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from crysbench.evaluate import EvaluationError
 
+    if args.meta_template:  # write a meta.json to fill in, then stop
+        from crysbench.submission import write_meta_template
+
+        try:
+            path = write_meta_template(args.meta_template, args.name or "my-model")
+        except FileExistsError as exc:
+            return _err("submit", exc)
+        print(f"wrote {path}: replace its placeholder values, then submit with --meta {path}")
+        return 0
+    if not args.name or not args.meta:
+        return _err("submit", "--name and --meta are required (or --meta-template FILE)")
     try:
         if args.results:
             if args.predictions:
@@ -866,8 +877,9 @@ def add_subcommands(subparsers: Any) -> None:
     )
     p.add_argument("predictions", nargs="*", metavar="PREDICTIONS", help="one folder per seed")
     p.add_argument("--store", help="the store the predictions were made for")
-    p.add_argument("--name", required=True, help="entry name (lowercase, digits, . _ -)")
-    p.add_argument("--meta", required=True, help="meta.json: method, authors, code link, …")
+    p.add_argument("--name", help="entry name (lowercase, digits, . _ -); required")
+    p.add_argument("--meta", help="meta.json: method, authors, code link, …; required")
+    p.add_argument("--meta-template", metavar="FILE", help="write a meta.json to fill in, exit")
     p.add_argument("--results", nargs="+", metavar="FILE", help="submit evaluator results.json "
                    "files (one per seed) instead of predictions")  # fmt: skip
     p.add_argument("--engine", default="builtin", choices=("builtin", "shelxe", "none"))
