@@ -58,7 +58,7 @@ def test_blob_holds_the_fragments_electrons():
 
 
 def test_chain_runs_along_the_longest_edge_inside_the_cell():
-    cell = (30.0, 50.0, 28.0, 90.0, 100.0, 90.0)
+    cell = (30.0, 70.0, 28.0, 90.0, 100.0, 90.0)
     pos = chain_positions(cell, 15)
     assert np.allclose(pos[:, [0, 2]], 0.5)
     step = np.diff(pos[:, 1]) * cell[1]
