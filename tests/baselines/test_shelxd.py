@@ -305,3 +305,23 @@ def test_shelxd_engine_falls_back_without_binary(monkeypatch, tmp_path):
     assert driver.find_shelxd() is None
     sol = solve_example(Blind(tiny_example(33)), engine="shelxd", trials=4)
     assert sol.engine == "dualspace"
+
+
+def test_budget_is_trials_not_seconds(monkeypatch):
+    """The default budget ignores the clock: a machine 1000x slower gives the same solution."""
+    from baselines.shelxd import __main__ as sx_cli
+    from baselines.shelxd import solver as sx_solver
+
+    ex = tiny_example(4)
+    kw = dict(trials=4, block=2, seed=5, params=Params(hio_iters=100, er_iters=20))
+    a = solve_example(Blind(ex), **kw)
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(sx_solver.time, "perf_counter", lambda: float(next(clock)))
+    b = solve_example(Blind(ex), **kw)
+    np.testing.assert_array_equal(a.phases, b.phases)
+    assert [t["trial"] for t in a.trials] == [t["trial"] for t in b.trials]
+    args = sx_cli.make_parser().parse_args(["solve", "--store", "s", "--out", "o"])
+    assert args.time_limit is None and args.trials == 48
+    boards = Path(__file__).resolve().parents[2] / "leaderboards"
+    for run_sh in boards.glob("*/*/shelxd-dualspace/run.sh"):
+        assert "--time-limit" not in run_sh.read_text(), run_sh
