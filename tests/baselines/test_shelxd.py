@@ -20,8 +20,10 @@ from baselines.shelxd import (
     solve_example,
     solve_store,
 )
+from baselines.shelxd import hand as _hand
 from baselines.shelxd.check import phase_error
 from baselines.shelxd.dualspace import agreement
+from baselines.shelxd.hand import choose_hand, hand_margin, l_units
 from baselines.shelxd.solver import density_from_phases
 from crysbench.example import fragment_structure
 from crysbench.maps import density_map, grid_shape, inv_d2, miller_indices, structure_factors
@@ -325,3 +327,41 @@ def test_budget_is_trials_not_seconds(monkeypatch):
     boards = Path(__file__).resolve().parents[2] / "leaderboards"
     for run_sh in boards.glob("*/*/shelxd-dualspace/run.sh"):
         assert "--time-limit" not in run_sh.read_text(), run_sh
+
+
+# ---------------------------------------------------------------- hand (L-amino acids)
+
+
+def _inverse(rho: np.ndarray) -> np.ndarray:
+    """ρ(−x) on the same grid."""
+    idx = [(-np.arange(n)) % n for n in rho.shape]
+    return rho[np.ix_(*idx)]
+
+
+def test_l_unit_is_chiral_and_centred_on_ca():
+    helix, strand = l_units()
+    assert np.allclose(helix[1], 0) and np.allclose(strand[1], 0)
+    n, c, cb = helix[0], helix[2], helix[4]
+    assert np.dot(np.cross(n, c), cb) != pytest.approx(0, abs=0.1)  # not planar: chiral
+    assert np.linalg.norm(strand[3] - strand[2]) == pytest.approx(1.231, abs=1e-3)
+
+
+def test_true_maps_have_the_protein_hand(var_res_examples):
+    for ex in var_res_examples[:2]:
+        m = hand_margin(ex.density, ex.cell)
+        assert m > 0
+        inv, m_inv = choose_hand(_inverse(ex.density), ex.cell)
+        assert inv and m_inv < 0
+
+
+def test_solver_applies_the_decision(monkeypatch):
+    ex = tiny_example(4)
+    kw = dict(trials=4, block=2, seed=5, params=Params(hio_iters=100, er_iters=20))
+    keep = solve_example(Blind(ex), hand=False, **kw)
+    assert not keep.inverted and np.isnan(keep.hand_margin)
+    monkeypatch.setattr(_hand, "choose_hand", lambda rho, cell: (True, -1.0))
+    flip = solve_example(Blind(ex), hand=True, **kw)
+    assert flip.inverted and flip.hand_margin == -1.0
+    F = np.abs(ex.F)
+    res = phase_error(ex.hkl, F * np.exp(1j * keep.phases), F * np.exp(1j * flip.phases))
+    assert res["inverted"] and res["mpe"] < 1.0  # the same solution, other hand
