@@ -14,6 +14,7 @@ Usage::
     python benchmarks/train.py --device cuda --batch-size 40 --amp --compile
     python benchmarks/train.py --device cpu --threads 1 --batch-size 2 --steps 3
     python benchmarks/train.py --config tiny --variant dipeptide --device cpu
+    python benchmarks/train.py --largest --device cpu --batch-size 1 --steps 1 --warmup 0
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from baselines.reccrysformer.model import (  # noqa: E402
     ModelConfig,
     RecCrysFormer,
     count_parameters,
+    grid_for_data,
     load_config,
 )
 from baselines.reccrysformer.train import TrainConfig, loss_terms, pick_device  # noqa: E402
@@ -42,6 +44,8 @@ __all__ = ["main", "PAPER_EXAMPLES_PER_S"]
 
 #: 348,880 const-res training examples in 314 minutes on one RTX 6000 Ada (paper, Section 5).
 PAPER_EXAMPLES_PER_S = 348_880 / (314 * 60)
+#: Largest grid of the bundled const-res store (beyond the paper's 88x72x60 on every axis).
+LARGEST_CONST_RES = (96, 80, 64)
 
 
 def real_shapes(variant: str, entries: tuple[str, ...], n: int) -> list[tuple[int, int, int]]:
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shapes", type=int, default=4, help="number of distinct grid shapes")
     ap.add_argument("--residues", type=int, help="residues per example (default: segment length)")
     ap.add_argument("--attention", choices=["exact", "nystrom"])
+    ap.add_argument("--largest", action="store_true",
+                    help=f"only the largest const-res grid {LARGEST_CONST_RES}")  # fmt: skip
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA)")
     args = ap.parse_args(argv)
@@ -101,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     from crysbench.residue_density import residue_cubes
     from crysbench.variants import get_variant
 
-    shapes = real_shapes(args.variant, tuple(args.entries.split(",")), args.shapes)
+    if args.largest:
+        shapes = [LARGEST_CONST_RES]
+    else:
+        shapes = real_shapes(args.variant, tuple(args.entries.split(",")), args.shapes)
+    mc["max_grid"] = list(grid_for_data(mc["max_grid"], shapes, int(mc.get("patch", 4))))
     n_res = args.residues or get_variant(args.variant).segment_length
     model = RecCrysFormer(ModelConfig.from_dict(mc)).to(dev).train()
     fwd = torch.compile(model) if (args.compile and cuda) else model

@@ -106,9 +106,20 @@ def map_to_sf(density: np.ndarray, cell_or_volume, hkl: np.ndarray, workers: int
 
 
 def phase_difference(F_pred: np.ndarray, F_true: np.ndarray) -> np.ndarray:
-    """|Δφ| in degrees, wrapped to [0, 180], per reflection."""
-    d = np.angle(np.asarray(F_pred) * np.conj(np.asarray(F_true)))
-    return np.abs(np.degrees(d))
+    """|Δφ| in degrees, wrapped to [0, 180], per reflection.
+
+    A reflection whose predicted (or true) structure factor is exactly zero has no phase;
+    it counts as 90°, the mean |Δφ| of a random phase (``np.angle(0)`` would read 0° or
+    180° from the sign of zero, and a zero map would score 45°).
+
+    Examples
+    --------
+    >>> phase_difference(np.array([1j, 0j, -0j]), np.array([1 + 0j, 1, 1])).tolist()
+    [90.0, 90.0, 90.0]
+    """
+    prod = np.asarray(F_pred) * np.conj(np.asarray(F_true))
+    d = np.abs(np.degrees(np.angle(prod)))
+    return np.where(prod == 0, 90.0, d)
 
 
 def phase_error(F_pred: np.ndarray, F_true: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -22,16 +22,18 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["main", "make_parser"]
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--store", help="store built by `crysbench build` (train+valid / test)")
+    g.add_argument("--store", help="store built by `crysbench build` (train / valid / test)")
     g.add_argument("--bundled", metavar="VARIANT",
                    help="generate VARIANT in memory from the bundled PDB entries")  # fmt: skip
     p.add_argument("--n-test", type=int, default=2, help="--bundled: PDB entries held out")
+    p.add_argument("--n-valid", type=int, default=1, help="--bundled: PDB entries in valid")
     p.add_argument("--limit", type=int, help="--bundled: at most N examples per entry")
 
 
@@ -73,7 +75,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "default: predict them with the --init model")  # fmt: skip
     r.add_argument("--refined", help="folder of <id>.npy refined maps (physical units)")
     r.add_argument("--config", help="training config (default: the --init run's)")
-    r.add_argument("--epochs", type=int)
+    r.add_argument("--epochs", type=int, help="default: [train] recycle_epochs (paper: 80)")
     r.add_argument("--seed", type=int)
     r.add_argument("--noise", type=float, default=0.05,
                    help="modified scheme: template noise std / the template's RMS")  # fmt: skip
@@ -87,7 +89,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "(crysbench's open engine; for recycling's --refined)")  # fmt: skip
     f.add_argument("--templates", required=True, help="folder of <id>.npy predictions")
     f.add_argument("--out", required=True, help="folder for refined <id>.npy maps (resumes)")
-    f.add_argument("--split", choices=["train", "test"], default="train",
+    f.add_argument("--split", choices=["train", "valid", "test"], default="train",
                    help="which split to refine (default train: the success rule looks at "
                    "the truth, so refined test maps are not honest evaluation inputs)")  # fmt: skip
     f.add_argument("--jobs", type=int, default=1, help="worker processes")
@@ -97,7 +99,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="write <out>/<id>.npy predictions for `crysbench evaluate`")
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--out", required=True, help="predictions folder")
-    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--split", choices=["test", "train", "valid"], default="test")
     p.add_argument("--templates", help="recycling models: template folder")
     p.add_argument("--refined", help="recycling models: refined maps replacing templates")
     p.add_argument("--batch-size", type=int, default=40)
@@ -118,7 +120,8 @@ def _splits(args):
 
     if args.store:
         return open_splits(store=args.store)
-    return open_splits(bundled=args.bundled, n_test=args.n_test, limit=args.limit)
+    return open_splits(bundled=args.bundled, n_test=args.n_test, limit=args.limit,
+                       n_valid=args.n_valid)  # fmt: skip
 
 
 def _cmd_train(args) -> int:
@@ -132,20 +135,22 @@ def _cmd_train(args) -> int:
     tc = TrainConfig(cfg.get("train", {}), epochs=args.epochs, batch_size=args.batch_size,
                      seed=args.seed)  # fmt: skip
     t0 = time.perf_counter()
-    train_ds, test_ds = _splits(args)
-    print(f"data: {len(train_ds)} train / {len(test_ds)} test examples "
-          f"({time.perf_counter() - t0:.1f}s)", flush=True)  # fmt: skip
+    train_ds, valid_ds, test_ds = _splits(args)
+    print(f"data: {len(train_ds)} train / {len(valid_ds)} valid / {len(test_ds)} test examples"
+          f" ({time.perf_counter() - t0:.1f}s)", flush=True)  # fmt: skip
     _, hist = train(
-        ModelConfig.from_dict(mc), tc, train_ds, test_ds, args.out, device=args.device,
+        ModelConfig.from_dict(mc), tc, train_ds, valid_ds, args.out, test_ds=test_ds,
+        device=args.device,
         resume=not args.no_resume, time_limit=args.time_limit,
         amp=False if args.no_amp else None, compile=args.compile,
         progress=False if args.no_progress else None,
         log=lambda s: print(s, flush=True),
         extra_meta={"data": args.store or f"bundled:{args.bundled}", "config": str(args.config)},
     )  # fmt: skip
-    last = hist[-1] if hist else {}
-    print(f"done in {seconds_fmt(time.perf_counter() - t0)}: test PC {last.get('test_pc', 0):.4f}"
-          f", amplitude PC {last.get('test_amp_pc', 0):.4f}; weights in {args.out}")  # fmt: skip
+    test = json.loads((Path(args.out) / "run.json").read_text()).get("test") or {}
+    print(f"done in {seconds_fmt(time.perf_counter() - t0)} ({len(hist)} epochs): test PC "
+          f"{test.get('pc', float('nan')):.4f}, amplitude PC {test.get('amp_pc', float('nan')):.4f}"
+          f" (scored once, after training); weights in {args.out}")  # fmt: skip
     return 0
 
 
@@ -156,8 +161,8 @@ def _cmd_predict(args) -> int:
 
     dev = pick_device(args.device)
     model, meta = load_run(args.run, dev)
-    train_ds, test_ds = _splits(args)
-    ds = test_ds if args.split == "test" else train_ds
+    train_ds, valid_ds, test_ds = _splits(args)
+    ds = {"test": test_ds, "train": train_ds, "valid": valid_ds}[args.split]
     scale = float(meta["scales"]["density"])
     tfn = None
     if model.cfg.in_channels == 2:
@@ -175,8 +180,8 @@ def _cmd_predict(args) -> int:
 def _cmd_refine(args) -> int:
     from baselines.reccrysformer.recycle import refine_templates
 
-    train_ds, test_ds = _splits(args)
-    ds = train_ds if args.split == "train" else test_ds
+    train_ds, valid_ds, test_ds = _splits(args)
+    ds = {"test": test_ds, "train": train_ds, "valid": valid_ds}[args.split]
     t0 = time.perf_counter()
     done = refine_templates(ds, args.templates, args.out, n_jobs=args.jobs,
                             progress=False if args.no_progress else None)  # fmt: skip
@@ -189,8 +194,8 @@ def _cmd_refine(args) -> int:
 def _cmd_recycle(args) -> int:
     from baselines.reccrysformer.recycle import recycle
 
-    train_ds, test_ds = _splits(args)
-    recycle(args, train_ds, test_ds)
+    train_ds, valid_ds, test_ds = _splits(args)
+    recycle(args, train_ds, valid_ds, test_ds)
     return 0
 
 

@@ -10,11 +10,13 @@ returning numpy arrays. :func:`iterate_batches` turns either into torch batches:
 
 with maps divided by the training-split scale constants (paper: to [-1, 1]).
 
-* ``open_splits(store="dipeptide.zarr")``: :func:`crysbench.load_split` (lazy import).
+* ``open_splits(store="dipeptide.zarr")``: the store's train, valid and test splits
+  (:func:`crysbench.load_split`, lazy import).
 * ``open_splits(bundled="dipeptide")``: examples generated in memory from the
   package's bundled PDB entries (curated), split by PDB entry: the ``n_test`` entries
-  with the lowest keyed-hash value of the variant's split key go to test (the same
-  hash that the store uses, so an entry in the store's test split is in test here too).
+  with the lowest keyed-hash value of the variant's split key go to test, the next
+  ``n_valid`` to valid (the store draws its splits from the same hash with the
+  variant's fractions, so the bundled and the store splits need not coincide).
 """
 
 from __future__ import annotations
@@ -108,13 +110,17 @@ def open_splits(
     n_test: int = 2,
     entries: Sequence[str] | None = None,
     limit: int | None = None,
+    n_valid: int = 1,
 ) -> tuple:
-    """Train and test splits from a store or from the bundled entries.
+    """Train, validation and test splits from a store or from the bundled entries.
+
+    Training reads ``train``; model selection, curves and every tuning choice read
+    ``valid``; ``test`` is scored once, after training (:func:`train.train`).
 
     Parameters
     ----------
     store : str, optional
-        A store built by ``crysbench build``; uses its train (+valid) and test splits.
+        A store built by ``crysbench build``; its ``train``, ``valid`` and ``test`` splits.
     bundled : str, optional
         Variant to generate in memory from the bundled entries (e.g. ``"dipeptide"``).
     n_test : int
@@ -123,10 +129,12 @@ def open_splits(
         Bundled: only these PDB ids.
     limit : int, optional
         Bundled: at most this many examples per entry (quick runs and tests).
+    n_valid : int
+        Bundled: number of PDB entries in valid (the next ones in split-hash order).
 
     Returns
     -------
-    train, test
+    train, valid, test
         Objects with the interface described in the module docstring.
     """
     if (store is None) == (bundled is None):
@@ -134,11 +142,10 @@ def open_splits(
     if store is not None:
         from crysbench.load import load_split
 
-        train = load_split(store, "train+valid", residues=True)
-        test = load_split(store, "test", residues=True)
-        for ds in (train, test):
+        splits = tuple(load_split(store, s, residues=True) for s in ("train", "valid", "test"))
+        for ds in splits:
             ds.cell_of = _store_cell_of(ds)  # type: ignore[attr-defined]
-        return train, test
+        return splits
     from crysbench.splits import split_uniform
     from crysbench.variants import get_variant
 
@@ -148,11 +155,17 @@ def open_splits(
         by_entry = {k: e[:limit] for k, e in by_entry.items()}
     order = sorted(by_entry, key=lambda pid: split_uniform(pid, v.split_key))
     n_test = min(n_test, max(len(order) - 1, 0))
-    test_ids, train_ids = order[:n_test], order[n_test:]
+    n_valid = min(n_valid, max(len(order) - n_test - 1, 0))
+    test_ids, valid_ids = order[:n_test], order[n_test : n_test + n_valid]
+    train_ids = order[n_test + n_valid :]
     train = BundledSplit([ex for pid in sorted(train_ids) for ex in by_entry[pid]])
-    test = BundledSplit([ex for pid in sorted(test_ids) for ex in by_entry[pid]], train.scales)
-    train.entries, test.entries = sorted(train_ids), sorted(test_ids)  # type: ignore[attr-defined]
-    return train, test
+    out = [train]
+    for ids in (valid_ids, test_ids):
+        split = BundledSplit([ex for pid in sorted(ids) for ex in by_entry[pid]], train.scales)
+        out.append(split)
+    for split, ids in zip(out, (train_ids, valid_ids, test_ids), strict=True):
+        split.entries = sorted(ids)  # type: ignore[attr-defined]
+    return tuple(out)
 
 
 def _store_cell_of(ds):

@@ -16,7 +16,8 @@ Data flow for one example with grid (nu, nv, nw) and J residues::
 Choices where the paper is silent (documented in README.md): pre-LayerNorm blocks;
 circular padding in every convolution (the maps are periodic; this makes the network
 equivariant to whole-patch cyclic shifts apart from the absolute position embedding);
-a learned 3-D position table sized for the largest grid and cropped to each bucket;
+a learned 3-D position table sized for the largest grid and cropped to each bucket
+(interpolated for a grid beyond it, :meth:`RecCrysFormer.position_table`);
 BatchNorm + ReLU in the BigGAN blocks; grids that are not multiples of the patch
 size are wrapped (periodic) to the next multiple after the stem and cropped back
 before the post-processing, so the output grid always equals the input grid.
@@ -35,7 +36,14 @@ from torch import nn
 
 from baselines.reccrysformer.attention import OneWayAttention
 
-__all__ = ["ModelConfig", "RecCrysFormer", "load_config", "count_parameters", "expected_parameters"]
+__all__ = [
+    "ModelConfig",
+    "RecCrysFormer",
+    "load_config",
+    "count_parameters",
+    "expected_parameters",
+    "grid_for_data",
+]
 
 try:  # Python >= 3.11
     import tomllib as _toml
@@ -82,7 +90,9 @@ class ModelConfig:
     post_blocks : int
         Number of BigGAN residual blocks [2].
     max_grid : tuple of int
-        Largest grid (nu, nv, nw) the position table covers [88, 72, 60].
+        Largest grid (nu, nv, nw) the position table covers [88, 72, 60]; training
+        extends it to the training data's largest bucket (:func:`grid_for_data`), and
+        larger grids are interpolated (:meth:`RecCrysFormer.position_table`).
     residue_cube : int
         Edge of the residue cubes (24).
     max_residues : int
@@ -250,6 +260,22 @@ class RecCrysFormer(nn.Module):
         for t in (self.pos, self.partial_pos, self.residue_pos):
             nn.init.trunc_normal_(t, std=0.02)
 
+    # -- positions ------------------------------------------------------------------------
+    def position_table(self, pgrid: tuple[int, int, int]) -> torch.Tensor:
+        """Position embeddings of a patch grid, shape=(1, d, P, Q, R).
+
+        Within the learned table (``max_grid``) it is the table's corner ``[:P, :Q, :R]``,
+        as in the paper. A grid larger than the table along some axis is served by
+        trilinear interpolation of the whole table to ``max(table, grid)`` per axis
+        (``align_corners=True``: the table's first and last cells stay where they are),
+        cropped the same way, so no grid is refused.
+        """
+        table = self.pos
+        if any(a > b for a, b in zip(pgrid, self.pos_grid)):
+            size = tuple(max(a, b) for a, b in zip(pgrid, self.pos_grid))
+            table = F.interpolate(table, size=size, mode="trilinear", align_corners=True)
+        return table[:, :, : pgrid[0], : pgrid[1], : pgrid[2]]
+
     # -- partial structures -------------------------------------------------------------
     def encode_residues(self, residues: torch.Tensor) -> torch.Tensor:
         """Partial-structure tokens of residue cubes.
@@ -308,13 +334,10 @@ class RecCrysFormer(nn.Module):
         grid = tuple(x.shape[2:])
         p = cfg.patch
         pgrid = tuple(-(-n // p) for n in grid)
-        if any(a > b for a, b in zip(pgrid, self.pos_grid)):
-            raise ValueError(f"grid {grid} exceeds max_grid {cfg.max_grid}")
         h = self.stem(x)
         h = _wrap_pad(h, tuple(n * p for n in pgrid))
         tok = self.embed(_patchify(h, p))
-        pos = self.pos[:, :, : pgrid[0], : pgrid[1], : pgrid[2]].flatten(2).transpose(1, 2)
-        tok = tok + pos
+        tok = tok + self.position_table(pgrid).flatten(2).transpose(1, 2)
         u, u_mask = None, None
         if residues is not None and residues.shape[1] > 0:
             u = self.encode_residues(residues)
@@ -326,6 +349,26 @@ class RecCrysFormer(nn.Module):
         h = _unpatchify(self.unembed(self.norm(tok)), cfg.channels, p, pgrid)
         h = h[:, :, : grid[0], : grid[1], : grid[2]]
         return torch.tanh(self.final(self.post(h)))
+
+
+def grid_for_data(max_grid: tuple[int, int, int], shapes, patch: int = 4) -> tuple[int, int, int]:
+    """``max_grid`` extended per axis to cover every grid shape in ``shapes``.
+
+    Rounded up to a multiple of ``patch``; a config whose table already covers the data
+    is returned unchanged (the paper's 88×72×60 stays 88×72×60).
+
+    Examples
+    --------
+    >>> grid_for_data((88, 72, 60), [(90, 60, 36), (48, 80, 64)])
+    (92, 80, 64)
+    >>> grid_for_data((88, 72, 60), [(48, 40, 36)])
+    (88, 72, 60)
+    """
+    out = [int(n) for n in max_grid]
+    for shape in shapes:
+        for i, n in enumerate(shape):
+            out[i] = max(out[i], -(-int(n) // patch) * patch)
+    return (out[0], out[1], out[2])
 
 
 def count_parameters(model: nn.Module) -> int:

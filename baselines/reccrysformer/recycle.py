@@ -70,27 +70,44 @@ def postprocess_refined(
     blur_b: float = 25.0,
     sigma: float = 1.25,
     weight: float = 0.95,
+    scale: float | None = None,
 ) -> np.ndarray:
     """Flatten the solvent of a refined map as in the paper's Appendix E.
 
-    Two masks: the voxels where the map is positive, and the voxels where the map
-    blurred with B = ``blur_b`` exceeds its mean by ``sigma`` RMS deviations. The
-    map is shifted by ``+offset``, multiplied by both masks, shifted back, mixed as
-    ``weight·modified + (1 − weight)·raw`` and scaled to [-1, 1] (min-max).
+    The map is put in RMS units about its mean (as SHELXE writes its maps). Two masks:
+    the voxels where that map is positive, and the voxels where the map blurred with
+    B = ``blur_b`` exceeds its mean by ``sigma`` RMS deviations. The map is shifted by
+    ``+offset``, multiplied by both masks, shifted back, and mixed as
+    ``weight·modified + (1 − weight)·raw``.
+
+    With ``scale`` (the training-split density constant, what unrefined templates and
+    targets are divided by) the result goes back to e/Å³ (times the input's RMS), loses
+    its mean (no F000, like the targets) and is divided by ``scale``: refined and
+    unrefined templates then share one scale, so the template channel does not tell
+    the network which kind it holds. Without ``scale`` it is min-max scaled to [-1, 1]
+    (the paper's literal last step, where ~90 % of the voxels of a fragment map end at
+    −1).
 
     Returns
     -------
     ndarray, float32, same shape as ``rho``
     """
-    rho = np.asarray(rho, dtype=np.float32)
-    m1 = rho > 0
-    blurred = blur_map(rho, cell, blur_b)
+    raw = np.asarray(rho, dtype=np.float64)
+    rms = float(raw.std())
+    if rms <= 0:
+        return np.zeros(raw.shape, dtype=np.float32)
+    z = (raw - raw.mean()) / rms
+    m1 = z > 0
+    blurred = blur_map(z, cell, blur_b).astype(np.float64)
     m2 = blurred > blurred.mean() + sigma * blurred.std()
-    modified = (rho + offset) * m1 * m2 - offset
-    mixed = weight * modified + (1 - weight) * rho
+    modified = (z + offset) * m1 * m2 - offset
+    mixed = weight * modified + (1 - weight) * z
+    if scale is not None:
+        phys = mixed * rms
+        return ((phys - phys.mean()) / float(scale)).astype(np.float32)
     lo, hi = float(mixed.min()), float(mixed.max())
     if hi - lo <= 0:
-        return np.zeros_like(mixed)
+        return np.zeros(raw.shape, dtype=np.float32)
     return (2 * (mixed - lo) / (hi - lo) - 1).astype(np.float32)
 
 
@@ -105,7 +122,8 @@ class TemplateSource:
         Divides templates (the training-split density scale constant).
     refined : folder or mapping, optional
         ``<id>.npy`` refined maps (physical units); post-processed with
-        :func:`postprocess_refined` (needs ``cell_of``) unless ``postprocess=False``.
+        :func:`postprocess_refined` (needs ``cell_of``) unless ``postprocess=False``,
+        and divided by ``density_scale`` like the templates either way.
     p_refined : float
         Training: probability that an available refined map replaces the template.
         Evaluation always uses the refined map when one exists.
@@ -167,7 +185,9 @@ class TemplateSource:
             if arr is not None and self.postprocess:
                 if self.cell_of is None:
                     raise ValueError("post-processing refined maps needs cell_of")
-                arr = postprocess_refined(arr, self.cell_of(example_id))
+                arr = postprocess_refined(arr, self.cell_of(example_id), scale=self.scale)
+            elif arr is not None:
+                arr = arr / np.float32(self.scale)
             self._cache[key] = arr
         return self._cache[key]
 
@@ -330,8 +350,12 @@ def refine_templates(
     return [i for i in ds.ids if seen.get(i)]
 
 
-def recycle(args, train_ds, test_ds) -> None:
-    """The ``recycle`` command: templates, weight transfer, training (recycling lrs)."""
+def recycle(args, train_ds, valid_ds, test_ds=None) -> None:
+    """The ``recycle`` command: templates, weight transfer, training (recycling lrs).
+
+    The run lasts ``--epochs`` or the config's ``recycle_epochs`` (paper: 80), never the
+    initial run's epoch count.
+    """
     from baselines.reccrysformer.model import load_config
     from baselines.reccrysformer.predict import predict
     from baselines.reccrysformer.train import TrainConfig, load_run, pick_device, train
@@ -343,19 +367,24 @@ def recycle(args, train_ds, test_ds) -> None:
     tc = TrainConfig(meta["train"])
     if args.config:
         tc.update(load_config(args.config).get("train", {}))
-    tc.update({k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None})
+    tc["epochs"] = int(args.epochs if args.epochs is not None else tc["recycle_epochs"])
+    if args.seed is not None:
+        tc["seed"] = args.seed
     templates = args.templates
     if templates is None:
         if prev.cfg.in_channels != 1:
             raise ValueError("--init is a recycling model: give --templates explicitly")
         templates = out / "templates"
-        for ds in (train_ds, test_ds):
-            predict(prev, ds, templates, scale, dev)
+        for ds in (train_ds, valid_ds, test_ds):
+            if ds is not None:
+                predict(prev, ds, templates, scale, dev)
         print(f"templates from {args.init} written to {templates}", flush=True)
     p_refined, noisy, transfer = SCHEMES[args.scheme]
 
     def cell_of(example_id: str) -> tuple:
-        for ds in (train_ds, test_ds):
+        for ds in (train_ds, valid_ds, test_ds):
+            if ds is None:
+                continue
             try:
                 return ds.cell_of(example_id)
             except KeyError:
@@ -371,7 +400,7 @@ def recycle(args, train_ds, test_ds) -> None:
         torch.manual_seed(int(tc["seed"]))
         init_state = transfer_weights(prev.state_dict(), RecCrysFormer(cfg), seed=int(tc["seed"]))
     train(
-        cfg, tc, train_ds, test_ds, out, device=dev, time_limit=args.time_limit,
+        cfg, tc, train_ds, valid_ds, out, test_ds=test_ds, device=dev, time_limit=args.time_limit,
         amp=False if args.no_amp else None, compile=args.compile, template_fn=src,
         init_state=init_state, recycling=True,
         progress=False if args.no_progress else None, log=lambda s: print(s, flush=True),

@@ -6,6 +6,11 @@ batch) and ``F`` the 3-D FFT. AdamW (weight decay 3e-2) with a OneCycle schedule
 from ``lr_start`` to ``lr_max`` (initial run 5e-4 → 1.4e-3). Batches hold one grid
 shape each (size buckets) with an average size of 40.
 
+Splits: the network trains on ``train``; every epoch it is scored on ``valid`` (the
+curves in ``log.jsonl``), and the epoch with the best validation PC is the model kept.
+The ``test`` split, when given, is read once, after the last epoch, with the selected
+weights (``run.json`` ``"test"``): no choice can depend on it.
+
 Checkpoints (``checkpoint.pt``, a dict of tensors and plain values, loadable with
 ``torch.load(weights_only=True)``) are written after every epoch; since the batch
 order and every random draw are functions of (seed, epoch), a resumed run is
@@ -26,7 +31,12 @@ import torch
 import torch.nn.functional as F
 
 from baselines.reccrysformer.data import batch_plan, iterate_batches
-from baselines.reccrysformer.model import ModelConfig, RecCrysFormer, count_parameters
+from baselines.reccrysformer.model import (
+    ModelConfig,
+    RecCrysFormer,
+    count_parameters,
+    grid_for_data,
+)
 from crysbench import metrics
 
 __all__ = [
@@ -35,6 +45,7 @@ __all__ = [
     "amplitude_pearson",
     "loss_terms",
     "train",
+    "make_optimizer",
     "evaluate_model",
     "save_run",
     "load_run",
@@ -48,12 +59,14 @@ class TrainConfig(dict):
     DEFAULTS = {
         "batch_size": 40,
         "epochs": 10,
+        "recycle_epochs": 80,
         "lr_start": 5e-4,
         "lr_max": 1.4e-3,
         "recycle_lr_start": 2.5e-4,
         "recycle_lr_max": 8e-4,
         "weight_decay": 3e-2,
         "pct_start": 0.3,
+        "final_div_factor": 1e2,
         "mse_weight": 0.9999,
         "pc_weight": 5e-5,
         "amp_pc_weight": 5e-5,
@@ -131,7 +144,7 @@ def evaluate_model(
     amp: bool = False,
     on_batch: Callable[[dict, torch.Tensor], None] | None = None,
 ) -> dict:
-    """Mean test PC, amplitude PC and MSE (normalised units) over a split."""
+    """Mean PC, amplitude PC and MSE (normalised units) over a split."""
     model.eval()
     pcs, amps, mses = [], [], []
     for batch in iterate_batches(ds, batch_size, shuffle=False):
@@ -150,6 +163,26 @@ def evaluate_model(
     pc, amp_, mse = torch.cat(pcs), torch.cat(amps), torch.cat(mses)
     return {"pc": float(pc.mean()), "amp_pc": float(amp_.mean()), "mse": float(mse.mean()),
             "n": int(pc.numel())}  # fmt: skip
+
+
+def make_optimizer(
+    model: torch.nn.Module, train_cfg: dict, total_steps: int, recycling: bool = False
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.OneCycleLR]:
+    """AdamW and its OneCycle schedule (paper Appendix G; SPEC §7).
+
+    The schedule starts at ``lr_start`` (initial run 5e-4; recycling 2.5e-4), rises to
+    ``lr_max`` (1.4e-3; 8e-4) over ``pct_start`` of the steps and anneals to
+    ``lr_start / final_div_factor``: OneCycle's ``div_factor = lr_max / lr_start``.
+    """
+    tc = TrainConfig(train_cfg)
+    lr_start = tc["recycle_lr_start"] if recycling else tc["lr_start"]
+    lr_max = tc["recycle_lr_max"] if recycling else tc["lr_max"]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr_start, weight_decay=tc["weight_decay"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr_max, total_steps=max(int(total_steps), 1), pct_start=tc["pct_start"],
+        div_factor=lr_max / lr_start, final_div_factor=tc["final_div_factor"],
+    )  # fmt: skip
+    return opt, sched
 
 
 def _rng_state() -> dict:
@@ -188,8 +221,9 @@ def train(
     model_cfg: ModelConfig,
     train_cfg: dict,
     train_ds,
-    test_ds,
+    valid_ds,
     out: str | Path,
+    test_ds=None,
     device: str | torch.device = "auto",
     resume: bool = True,
     time_limit: float | None = None,
@@ -210,10 +244,14 @@ def train(
     model_cfg : ModelConfig
     train_cfg : dict
         See :class:`TrainConfig`.
-    train_ds, test_ds
-        Splits (see :mod:`baselines.reccrysformer.data`).
+    train_ds, valid_ds
+        Training and validation splits (see :mod:`baselines.reccrysformer.data`);
+        ``valid_ds`` gives the per-epoch curves and selects the epoch kept.
     out : path
         Run folder: ``checkpoint.pt``, ``log.jsonl``, ``model.safetensors``, ``run.json``.
+    test_ds : optional
+        Test split, read once after training with the selected weights (and never
+        when the run stops early through ``stop_after_epochs``).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     resume : bool
@@ -247,20 +285,22 @@ def train(
         torch.set_float32_matmul_precision(tc["matmul_precision"])
     seed = int(tc["seed"])
     torch.manual_seed(seed)
+    if init_state is None:  # position table sized for the largest training/valid bucket
+        grid = grid_for_data(model_cfg.max_grid, [*train_ds.buckets, *valid_ds.buckets],
+                             model_cfg.patch)  # fmt: skip
+        if grid != tuple(model_cfg.max_grid):
+            log(f"position table extended from {tuple(model_cfg.max_grid)} to {grid} "
+                "(largest training/validation grid)")  # fmt: skip
+            model_cfg = ModelConfig.from_dict({**model_cfg.to_dict(), "max_grid": list(grid)})
     model = RecCrysFormer(model_cfg)
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(dev)
-    lr_start = tc["recycle_lr_start"] if recycling else tc["lr_start"]
-    lr_max = tc["recycle_lr_max"] if recycling else tc["lr_max"]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr_start, weight_decay=tc["weight_decay"])
     steps_per_epoch = len(batch_plan(train_ds, tc["batch_size"], True, seed, 0))
     epochs = int(tc["epochs"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr_max, total_steps=epochs * steps_per_epoch, pct_start=tc["pct_start"],
-        div_factor=lr_max / lr_start, final_div_factor=1e2,
-    )  # fmt: skip
+    opt, sched = make_optimizer(model, tc, epochs * steps_per_epoch, recycling)
     history: list[dict] = []
+    best: dict = {"pc": -math.inf, "epoch": 0, "state": None}
     start_epoch = 0
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.exists():
@@ -271,14 +311,19 @@ def train(
         torch.set_rng_state(ck["rng"]["torch"])
         start_epoch = int(ck["epoch"])
         history = json.loads(ck["history"])
+        if "best_state" in ck:
+            best = {"pc": float(ck["best_pc"]), "epoch": int(ck["best_epoch"]),
+                    "state": ck["best_state"]}  # fmt: skip
         log(f"resumed from {ckpt_path} after epoch {start_epoch}")
     fwd = torch.compile(model) if (compile and dev.type == "cuda") else model
     n_par = count_parameters(model)
-    log(f"RecCrysFormer: {n_par:,} parameters; {len(train_ds)} train / {len(test_ds)} test "
-        f"examples; {steps_per_epoch} batches/epoch; device {dev}")  # fmt: skip
+    log(f"RecCrysFormer: {n_par:,} parameters; {len(train_ds)} train / {len(valid_ds)} valid "
+        f"examples; {steps_per_epoch} batches/epoch; device {dev}; the test split is scored "
+        "once, after training")  # fmt: skip
     t_run = time.perf_counter()
     from tqdm.auto import tqdm
 
+    interrupted = False
     for epoch in range(start_epoch, epochs):
         model.train()
         t0 = time.perf_counter()
@@ -311,8 +356,13 @@ def train(
                "examples_per_s": round(n_ex / max(train_s, 1e-9), 2)}  # fmt: skip
         rec.update({f"train_{k}": v / max(n_ex, 1) for k, v in sums.items()})
         if (epoch + 1) % int(tc["eval_every"]) == 0 or epoch + 1 == epochs:
-            ev = evaluate_model(model, test_ds, dev, tc["batch_size"], template_fn, amp)
-            rec.update({"test_pc": ev["pc"], "test_amp_pc": ev["amp_pc"], "test_mse": ev["mse"]})
+            ev = evaluate_model(model, valid_ds, dev, tc["batch_size"], template_fn, amp)
+            rec.update({"valid_pc": ev["pc"], "valid_amp_pc": ev["amp_pc"],
+                        "valid_mse": ev["mse"]})  # fmt: skip
+            if ev["n"] and ev["pc"] > best["pc"]:
+                best = {"pc": ev["pc"], "epoch": epoch + 1,
+                        "state": {k: v.detach().cpu().clone()
+                                  for k, v in model.state_dict().items()}}  # fmt: skip
         history.append(rec)
         with open(out / "log.jsonl", "a") as fh:
             fh.write(json.dumps(rec) + "\n")
@@ -327,17 +377,32 @@ def train(
             "history": json.dumps(history),
             "model_config": json.dumps(model_cfg.to_dict()),
         }
+        if best["state"] is not None:
+            ck.update(best_state=best["state"], best_pc=best["pc"], best_epoch=best["epoch"])
         torch.save(ck, ckpt_path)
         done = epoch + 1
         if stop_after_epochs is not None and done >= stop_after_epochs and done < epochs:
             log(f"stopping after epoch {done} (stop_after_epochs)")
+            interrupted = True
             break
         if time_limit is not None and time.perf_counter() - t_run > time_limit and done < epochs:
             log(f"time limit {time_limit:.0f}s reached after epoch {done}/{epochs}; "
                 "OneCycle schedule cut short")  # fmt: skip
             break
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        log(f"selected the epoch-{best['epoch']} weights (best validation PC {best['pc']:.4f})")
+    test = None
+    if test_ds is not None and not interrupted:
+        ev = evaluate_model(model, test_ds, dev, tc["batch_size"], template_fn, amp)
+        test = {"pc": ev["pc"], "amp_pc": ev["amp_pc"], "mse": ev["mse"], "n": ev["n"]}
+        log(f"test split, scored once after training (epoch-{best['epoch']} weights): "
+            f"PC {ev['pc']:.4f}, amplitude PC {ev['amp_pc']:.4f}, MSE {ev['mse']:.4g}")  # fmt: skip
     meta = {
         "scales": dict(getattr(train_ds, "scales", {})),
+        "selected_epoch": best["epoch"],
+        "valid_pc": best["pc"] if best["state"] is not None else None,
+        "test": test,
         "train": dict(tc),
         "history": history,
         "epochs_done": len(history),

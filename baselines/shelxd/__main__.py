@@ -25,6 +25,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--engine", choices=("dualspace", "shelxd"), default="dualspace")
     s.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    s.add_argument("--no-hand", action="store_true",
+                   help="keep the trial's enantiomer (no L-amino-acid hand decision)")  # fmt: skip
     s.add_argument(
         "--time-limit", type=float, default=None,
         help="seconds per example after which no new block starts (non-deterministic)",
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = solve_store(
         store, args.split, args.out, jobs=args.jobs, limit=args.limit, trials=args.trials,
         block=args.block, seed=args.seed, engine=args.engine, time_limit=args.time_limit,
+        hand=not args.no_hand,
     )  # fmt: skip
     n = len(rows)
     solved = sum(r["solved"] for r in rows)

@@ -22,7 +22,10 @@ from crysbench.names import safe_id
 
 __all__ = ["solve_store", "SUMMARY_FIELDS", "write_prediction"]
 
-SUMMARY_FIELDS = ["id", "trials", "best_cfom", "cc_all", "cc_weak", "seconds", "solved", "engine"]
+SUMMARY_FIELDS = [
+    "id", "trials", "best_cfom", "cc_all", "cc_weak", "seconds", "solved", "engine",
+    "hand_margin", "inverted",
+]  # fmt: skip
 DETAIL_FIELDS = ["id", "trial", "cc_all", "cc_weak", "cfom", "r_mod", "agree", "seconds"]
 
 
@@ -112,6 +115,8 @@ def solve_store(
                 "seconds": round(sol.seconds, 2),
                 "solved": int(sol.solved),
                 "engine": sol.engine,
+                "hand_margin": round(sol.hand_margin, 4),
+                "inverted": int(sol.inverted),
             }
             ws.writerow(row)
             for t in sol.trials:

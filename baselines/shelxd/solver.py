@@ -75,6 +75,11 @@ class Solution:
         Wall time of the whole solve.
     shift : ndarray, shape=(3,)
         Fractional origin shift applied for centring.
+    hand_margin : float
+        L-unit minus D-unit fit of the map (:func:`baselines.shelxd.hand.hand_margin`;
+        NaN when the hand decision is off).
+    inverted : bool
+        The solution's phases were negated by the hand decision.
     """
 
     id: str
@@ -89,6 +94,8 @@ class Solution:
     trials: list[dict]
     seconds: float
     shift: np.ndarray
+    hand_margin: float = float("nan")
+    inverted: bool = False
 
 
 def composition_of(elements: np.ndarray | list[str]) -> dict[str, int]:
@@ -172,9 +179,19 @@ def _finish(
     rows: list[dict],
     t0: float,
     centre: bool,
+    hand: bool = False,
 ) -> Solution:
     hkl = np.asarray(hkl, dtype=np.int64)
     rho = density_from_phases(hkl, amplitudes, phases, cell, grid_shape)
+    margin, inverted = float("nan"), False
+    if hand:  # L-amino acids: keep the enantiomer the L unit fits (truth-free)
+        from baselines.shelxd.hand import choose_hand
+
+        inverted, margin = choose_hand(rho, cell)
+        if inverted:  # x -> -x  <=>  φ -> -φ
+            phases = -np.asarray(phases)
+            atoms = np.mod(-np.asarray(atoms), 1.0)
+            rho = density_from_phases(hkl, amplitudes, phases, cell, grid_shape)
     shift = centre_shift(rho) if centre else np.zeros(3)
     if centre:
         # atoms x -> x + t  <=>  F(h) -> F(h) exp(2πi h·t)
@@ -184,7 +201,7 @@ def _finish(
     cc_all, cc_weak, cfom = fom
     return Solution(
         example_id, engine, atoms, phases, rho.astype(np.float32), cfom, cc_all,
-        cc_weak, solved, rows, time.perf_counter() - t0, shift,
+        cc_weak, solved, rows, time.perf_counter() - t0, shift, margin, bool(inverted),
     )  # fmt: skip
 
 
@@ -207,6 +224,7 @@ def solve(
     time_limit: float | None = None,
     centre: bool = True,
     workdir: str | None = None,
+    hand: bool = True,
 ) -> Solution:
     """Ab-initio phasing of one P1 example from amplitudes only.
 
@@ -248,6 +266,9 @@ def solve(
         Move the solution's density centre to the cell centre (dataset convention).
     workdir : str, optional
         Scratch directory for the ``shelxd`` engine.
+    hand : bool
+        Choose the enantiomer from the map (L-amino acids,
+        :mod:`baselines.shelxd.hand`); off: the hand the trial happened to converge to.
 
     Returns
     -------
@@ -261,7 +282,7 @@ def solve(
         if exe is not None:
             return _solve_shelxd(
                 cell, hkl, amplitudes, composition, grid_shape, example_id, trials,
-                time_limit, centre, workdir, exe, t0,
+                time_limit, centre, workdir, exe, t0, hand,
             )  # fmt: skip
         engine = "dualspace"
     if engine != "dualspace":
@@ -304,13 +325,13 @@ def solve(
     rows = [dict(_row(t), agree=round(agree.get(t.index, -1.0), 3)) for t in done]
     return _finish(
         example_id, "dualspace", hkl, amplitudes, cell, grid_shape, best.phases, best.atoms,
-        (best.cc_all, best.cc_weak, best.cfom), bool(solved_pairs), rows, t0, centre,
+        (best.cc_all, best.cc_weak, best.cfom), bool(solved_pairs), rows, t0, centre, hand,
     )  # fmt: skip
 
 
 def _solve_shelxd(
     cell, hkl, amplitudes, composition, grid_shape, example_id, trials,
-    time_limit, centre, workdir, exe, t0,
+    time_limit, centre, workdir, exe, t0, hand=True,
 ) -> Solution:  # fmt: skip
     name = "crysbench"
     ins = driver.format_ins(example_id or "crysbench", cell, composition, ntry=trials)
@@ -327,7 +348,7 @@ def _solve_shelxd(
     solved = bool(best["cfom"] >= SHELXD_SOLVED_CFOM) if run.tries else False
     return _finish(
         example_id, "shelxd", hkl, amplitudes, cell, grid_shape, np.angle(F), frac,
-        (best["cc_all"], best["cc_weak"], best["cfom"]), solved, rows, t0, centre,
+        (best["cc_all"], best["cc_weak"], best["cfom"]), solved, rows, t0, centre, hand,
     )  # fmt: skip
 
 

@@ -25,8 +25,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("predictions", nargs="*", metavar="PREDICTIONS", help="one folder per seed")
     p.add_argument("--store", help="the store the predictions were made for")
-    p.add_argument("--name", required=True, help="entry name (lowercase, digits, . _ -)")
-    p.add_argument("--meta", required=True, help="meta.json: method, authors, code link, …")
+    p.add_argument("--name", help="entry name (lowercase, digits, . _ -); required")
+    p.add_argument("--meta", help="meta.json: method, authors, code link, …; required")
+    p.add_argument("--meta-template", metavar="FILE", help="write a meta.json to fill in, exit")
     p.add_argument("--results", nargs="+", metavar="FILE", help="submit evaluator results.json "
                    "files (one per seed) instead of predictions")  # fmt: skip
     p.add_argument("--engine", default="builtin", choices=("builtin", "shelxe", "none"))
@@ -62,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
     from crysbench.cli import UsageError
     from crysbench.leaderboard import find_board, show_path, submit, write_submission
 
+    if args.meta_template:  # write a meta.json to fill in, then stop
+        from crysbench.leaderboard.meta import write_meta_template
+
+        try:
+            path = write_meta_template(args.meta_template, args.name or "my-model")
+        except FileExistsError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wrote {path}: replace its placeholder values, then submit with --meta {path}")
+        return 0
+    if not args.name or not args.meta:
+        raise UsageError("--name and --meta are required (or --meta-template FILE)")
     if args.results:
         if args.predictions:
             raise UsageError("give PREDICTIONS or --results, not both")

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = [
     "is_int",
     "validate_name",
     "validate_meta",
+    "meta_template",
+    "write_meta_template",
 ]
 
 #: Required ``meta.json`` fields → description (shown in error messages).
@@ -150,3 +153,47 @@ def validate_meta(meta: Any, folder: str | Path | None = None) -> list[str]:
         if key in meta and not isinstance(meta[key], str):
             bad(key, "must be a string")
     return problems
+
+
+def meta_template(method: str = "my-model") -> dict:
+    """A ``meta.json`` to fill in: every field a submitter writes, with placeholder values.
+
+    The placeholders are valid values (so a first ``crysbench submit`` goes through);
+    replace every one before opening a pull request. ``seeds``, ``date`` and
+    ``store_fingerprint`` are left out: ``crysbench submit`` fills them in.
+
+    Examples
+    --------
+    >>> t = meta_template("my-model")
+    >>> validate_meta({**t, "seeds": 1, "date": "2026-01-01", "store_fingerprint": "x"})
+    []
+    """
+    return {
+        "method": method,
+        "authors": ["Your Name"],
+        "code": "https://github.com/you/my-model/tree/COMMIT",
+        "paper": None,
+        "parameters": 0,
+        "hardware": "1x CPU (replace: what it was trained and run on)",
+        "training_time": "none (replace, e.g. '9 h')",
+        "training_data": "const-res@2 train+valid splits (replace: what it was trained on)",
+        "extra_data": False,
+        "description": "TEMPLATE written by crysbench submit --meta-template: replace every value",
+    }
+
+
+def write_meta_template(
+    path: str | Path, method: str = "my-model", overwrite: bool = False
+) -> Path:
+    """Write :func:`meta_template` as JSON to ``path`` (refuses to overwrite a file).
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; not overwriting it")
+    path.write_text(json.dumps(meta_template(method), indent=2) + "\n", encoding="utf-8")
+    return path

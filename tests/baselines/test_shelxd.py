@@ -20,8 +20,10 @@ from baselines.shelxd import (
     solve_example,
     solve_store,
 )
+from baselines.shelxd import hand as _hand
 from baselines.shelxd.check import phase_error
 from baselines.shelxd.dualspace import agreement
+from baselines.shelxd.hand import choose_hand, hand_margin, l_units
 from baselines.shelxd.solver import density_from_phases
 from crysbench.example import fragment_structure
 from crysbench.maps import density_map, grid_shape, inv_d2, miller_indices, structure_factors
@@ -305,3 +307,61 @@ def test_shelxd_engine_falls_back_without_binary(monkeypatch, tmp_path):
     assert driver.find_shelxd() is None
     sol = solve_example(Blind(tiny_example(33)), engine="shelxd", trials=4)
     assert sol.engine == "dualspace"
+
+
+def test_budget_is_trials_not_seconds(monkeypatch):
+    """The default budget ignores the clock: a machine 1000x slower gives the same solution."""
+    from baselines.shelxd import __main__ as sx_cli
+    from baselines.shelxd import solver as sx_solver
+
+    ex = tiny_example(4)
+    kw = dict(trials=4, block=2, seed=5, params=Params(hio_iters=100, er_iters=20))
+    a = solve_example(Blind(ex), **kw)
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(sx_solver.time, "perf_counter", lambda: float(next(clock)))
+    b = solve_example(Blind(ex), **kw)
+    np.testing.assert_array_equal(a.phases, b.phases)
+    assert [t["trial"] for t in a.trials] == [t["trial"] for t in b.trials]
+    args = sx_cli.make_parser().parse_args(["solve", "--store", "s", "--out", "o"])
+    assert args.time_limit is None and args.trials == 48
+    boards = Path(__file__).resolve().parents[2] / "leaderboards"
+    for run_sh in boards.glob("*/*/shelxd-dualspace/run.sh"):
+        assert "--time-limit" not in run_sh.read_text(), run_sh
+
+
+# ---------------------------------------------------------------- hand (L-amino acids)
+
+
+def _inverse(rho: np.ndarray) -> np.ndarray:
+    """ρ(−x) on the same grid."""
+    idx = [(-np.arange(n)) % n for n in rho.shape]
+    return rho[np.ix_(*idx)]
+
+
+def test_l_unit_is_chiral_and_centred_on_ca():
+    helix, strand = l_units()
+    assert np.allclose(helix[1], 0) and np.allclose(strand[1], 0)
+    n, c, cb = helix[0], helix[2], helix[4]
+    assert np.dot(np.cross(n, c), cb) != pytest.approx(0, abs=0.1)  # not planar: chiral
+    assert np.linalg.norm(strand[3] - strand[2]) == pytest.approx(1.231, abs=1e-3)
+
+
+def test_true_maps_have_the_protein_hand(var_res_examples):
+    for ex in var_res_examples[:2]:
+        m = hand_margin(ex.density, ex.cell)
+        assert m > 0
+        inv, m_inv = choose_hand(_inverse(ex.density), ex.cell)
+        assert inv and m_inv < 0
+
+
+def test_solver_applies_the_decision(monkeypatch):
+    ex = tiny_example(4)
+    kw = dict(trials=4, block=2, seed=5, params=Params(hio_iters=100, er_iters=20))
+    keep = solve_example(Blind(ex), hand=False, **kw)
+    assert not keep.inverted and np.isnan(keep.hand_margin)
+    monkeypatch.setattr(_hand, "choose_hand", lambda rho, cell: (True, -1.0))
+    flip = solve_example(Blind(ex), hand=True, **kw)
+    assert flip.inverted and flip.hand_margin == -1.0
+    F = np.abs(ex.F)
+    res = phase_error(ex.hkl, F * np.exp(1j * keep.phases), F * np.exp(1j * flip.phases))
+    assert res["inverted"] and res["mpe"] < 1.0  # the same solution, other hand
