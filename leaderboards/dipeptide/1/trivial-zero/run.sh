@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces a trivial-baseline board entry from a crysbench checkout (code: baselines/trivial/).
 #   bash baselines/trivial/run.sh VARIANT KIND     e.g.  bash baselines/trivial/run.sh const-res blob
-# VARIANT: dipeptide | const-res | var-res;  KIND: zero | patterson | blob | chain
+# VARIANT: dipeptide | const-res | var-res, optionally @VERSION (e.g. const-res@1);
+#   KIND: zero | patterson | blob | chain
 set -euo pipefail
 variant=${1:?variant}; kind=${2:?kind}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
