@@ -121,13 +121,16 @@ def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> dict:
     c = columns.arrays()
     if c is None:
         return {"n": 0, "entry_split": entry_split}
+    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
+    c["split"] = codes[c["entry"]]
     shape = c["grid_shape"]
-    order = np.lexsort((c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0]))
+    # store order: split, grid shape, PDB id, entity, start — each split's examples are
+    # contiguous (scoring the test split reads no train rows) and bucketed within it
+    keys = (c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0])
+    order = np.lexsort((*keys, c["split"]))
     for k in list(c):  # one column at a time: peak memory one column above the plan
         c[k] = c[k][order]
     del order
-    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
-    c["split"] = codes[c["entry"]]
     bucket_keys, bucket = np.unique(c["grid_shape"], axis=0, return_inverse=True)
     c["bucket"] = bucket.reshape(-1).astype(np.int32)
     c["bucket_keys"] = bucket_keys

@@ -8,7 +8,7 @@ process, loky workers, a dask cluster — :mod:`crysbench.executors`):
    file in the cache (``~/.cache/crysbench/entries/<variant>/<recipe hash>/``), keyed
    on the input file's SHA-256. Cached entries are not redone: a killed build
    resumes, and a build with the entries of a new PDB release redoes only those.
-2. *Plan* (here, from the tasks' compact summaries): order examples by (grid shape,
+2. *Plan* (here, from the tasks' compact summaries): order examples by (split, grid shape,
    PDB id, entity, start), assign splits by PDB id, take normalisation constants
    from the training split, and lay the store out in blocks
    (:class:`crysbench.storewriter.StoreLayout`).

@@ -7,7 +7,7 @@ thousand files at most)::
                                  crysbench/gemmi versions, counts, fingerprint,
                                  normalization, buckets, report
     meta/<field>                 one row per example (columnar), examples ordered
-                                 by (bucket, id): id, pdb_id, entity, chain, start,
+                                 by (split, bucket, id): id, pdb_id, entity, chain, start,
                                  sequence, split, bucket, cell (n,6), dmin, rate,
                                  grid_shape (n,3), refl_start/n_refl, atom_start/n_atom
                                  (where each example's rows lie in the tables below),
@@ -251,7 +251,7 @@ class Store:
         return example_id in self._index
 
     def ids(self, split: str | None = None) -> list[str]:
-        """Example ids of a split (``None``: all), in store order (bucket, id)."""
+        """Example ids of a split (``None``: all), in store order (split, bucket, id)."""
         ids = self.meta["id"] if split is None else self.meta["id"][self.positions(split)]
         return [str(i) for i in ids.tolist()]
 
