@@ -9,6 +9,7 @@ lists, rejections and attributes.
 from __future__ import annotations
 
 import collections
+import hashlib
 import resource
 
 import gemmi
@@ -16,7 +17,7 @@ import numpy as np
 import zarr
 
 from crysbench._version import __version__
-from crysbench.splits import assign_split, split_fingerprint
+from crysbench.splits import assign_split
 from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
 from crysbench.storewriter import StoreLayout, StoreWriter
@@ -56,45 +57,95 @@ def reason_category(reason: str) -> str:
     return reason.split(":")[0][:40]
 
 
-#: Per-example columns the coordinator keeps (about 50 bytes an example).
+#: Per-example columns the coordinator keeps: 26 bytes an example (plus 5 for the split
+#: and bucket codes of the plan). Everything else of an example stays in its part file
+#: until a block task reads it; the normalisation statistics are kept per entry.
 _PLAN_DTYPES = {
-    "entity": np.int32,
-    "start": np.int32,
     "n_refl": np.int32,
     "n_atom": np.int32,
     "offset": np.int64,
     "length": np.int32,
     "crc32": np.uint32,
     "grid_shape": np.int16,
-    "density_max": np.float32,
-    "density_min": np.float32,
-    "patterson_max": np.float64,
 }
+#: Per-entry statistics (the training split's maxima give the normalisation).
+_STAT_FIELDS = {"density_max": np.float32, "density_min": np.float32, "patterson_max": np.float64}
 
 
-def compact(cols: dict) -> dict:
+def compact(cols: dict) -> tuple[dict, dict]:
+    """An entry's per-example columns (from its part header) in store order, and its stats.
+
+    Within an entry the store orders examples by (entity, start); the rows are put in
+    that order here (a stable sort, so ties keep the part's record order), which lets
+    the coordinator sort all examples on (split, grid shape, entry) alone.
+
+    Returns
+    -------
+    columns : dict
+        :data:`_PLAN_DTYPES` arrays, one row per example.
+    stats : dict
+        The entry's ``density_max`` / ``density_min`` / ``patterson_max`` extremes
+        (``nan`` when it has no example), in the dtypes the per-example values had.
+    """
     m = len(cols.get("offset", []))
+    order = np.lexsort(
+        (np.asarray(cols.get("start", []), np.int64), np.asarray(cols.get("entity", []), np.int64))
+    )
     out = {k: np.asarray(cols.get(k, []), dtype=dt) for k, dt in _PLAN_DTYPES.items()}
     out["grid_shape"] = out["grid_shape"].reshape(m, 3)
-    return out
+    out = {k: a[order] for k, a in out.items()}
+    stats = {}
+    for k, dt in _STAT_FIELDS.items():
+        vals = np.asarray(cols.get(k, []), dtype=dt)
+        if not m:
+            stats[k] = float("nan")
+        else:
+            stats[k] = float(vals.min() if k.endswith("_min") else vals.max())
+    return out, stats
 
 
 class PlanColumns:
     """The coordinator's per-example columns, gathered as entries finish (compactly:
     small per-entry arrays are merged every ``merge`` entries, so the memory is the
-    ~40 bytes an example of :data:`_PLAN_DTYPES`, not Python objects per entry)."""
+    26 bytes an example of :data:`_PLAN_DTYPES`, not Python objects per entry).
+
+    Examples
+    --------
+    >>> cols = PlanColumns()
+    >>> cols.add(0, {"offset": [16, 40], "length": [24, 24], "crc32": [1, 2], "n_refl": [5, 6],
+    ...              "n_atom": [3, 3], "grid_shape": [[8, 8, 8], [8, 8, 8]],
+    ...              "entity": [1, 1], "start": [7, 2], "density_max": [1.0, 2.0],
+    ...              "density_min": [-1.0, -3.0], "patterson_max": [9.0, 4.0]})
+    >>> a = cols.arrays()
+    >>> a["offset"].tolist(), a["entry"].tolist()  # (entity, start) order within the entry
+    ([40, 16], [0, 0])
+    >>> cols.stats(1)["density_min"].tolist()
+    [-3.0]
+    """
 
     def __init__(self, merge: int = 256):
         self.merge = merge
         self._parts: list[dict] = []
         self._pending: list[dict] = []
+        self._stats: dict[int, dict] = {}
 
     def add(self, entry: int, cols: dict) -> None:
-        m = len(cols["offset"])
+        """Add entry ``entry``'s header columns (``header["examples"]`` of its part)."""
+        rows, stats = compact(cols)
+        self._stats[entry] = stats
+        m = len(rows["offset"])
         if m:
-            self._pending.append({**cols, "entry": np.full(m, entry, dtype=np.int32)})
+            self._pending.append({**rows, "entry": np.full(m, entry, dtype=np.int32)})
         if len(self._pending) >= self.merge:
             self._consolidate()
+
+    def stats(self, n_entries: int) -> dict[str, np.ndarray]:
+        """Per-entry statistics as arrays indexed by entry (``nan`` where none)."""
+        out = {k: np.full(n_entries, np.nan, dtype=np.float64) for k in _STAT_FIELDS}
+        for e, st in self._stats.items():
+            for k, val in st.items():
+                out[k][e] = val
+        return out
 
     def _consolidate(self) -> None:
         if self._pending:
@@ -114,28 +165,40 @@ class PlanColumns:
 
 
 def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> dict:
-    """Store order, splits and buckets from the compact per-example columns."""
+    """Store order, splits and buckets from the compact per-example columns.
+
+    ``ids`` are the entries in PDB-id order (the ``entry`` index of a row).
+    """
     entry_split = {
         pid: assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction) for pid in ids
     }
+    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
+    stats = columns.stats(len(ids))
     c = columns.arrays()
     if c is None:
         return {"n": 0, "entry_split": entry_split}
-    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
     c["split"] = codes[c["entry"]]
     shape = c["grid_shape"]
-    # store order: split, grid shape, PDB id, entity, start — each split's examples are
-    # contiguous (scoring the test split reads no train rows) and bucketed within it
-    keys = (c["start"], c["entity"], c["entry"], shape[:, 2], shape[:, 1], shape[:, 0])
-    order = np.lexsort((*keys, c["split"]))
+    # store order: split, grid shape, PDB id, then (entity, start) — the rows of an entry
+    # arrive in that order and the sort is stable. Each split's examples are contiguous
+    # (scoring the test split reads no train rows) and bucketed within it.
+    order = np.lexsort((c["entry"], shape[:, 2], shape[:, 1], shape[:, 0], c["split"]))
     for k in list(c):  # one column at a time: peak memory one column above the plan
         c[k] = c[k][order]
     del order
-    bucket_keys, bucket = np.unique(c["grid_shape"], axis=0, return_inverse=True)
+    g = c["grid_shape"].astype(np.int64)
+    packed = (g[:, 0] << 32) | (g[:, 1] << 16) | g[:, 2]  # row-lexicographic, as unique(axis=0)
+    del g
+    keys, bucket = np.unique(packed, return_inverse=True)
+    del packed
     c["bucket"] = bucket.reshape(-1).astype(np.int32)
-    c["bucket_keys"] = bucket_keys
+    c["bucket_keys"] = np.stack([keys >> 32, (keys >> 16) & 0xFFFF, keys & 0xFFFF], axis=1).astype(
+        np.int16
+    )
     c["n"] = len(c["split"])
     c["entry_split"] = entry_split
+    c["entry_codes"] = codes
+    c["entry_stats"] = stats
     return c
 
 
@@ -166,14 +229,15 @@ def write_block(
 ) -> dict:
     """Task: write block ``b`` of the store at ``tmp`` from its examples' part records.
 
-    Returns the test split's ``(id, checksum)`` pairs of the block (for the
-    fingerprint) and the worker's peak RSS and open files.
+    Returns the test split's ``id:checksum`` lines of the block, sorted, as a NumPy
+    bytes array (for the fingerprint; a few bytes an example in the coordinator rather
+    than two Python strings), and the worker's peak RSS and open files.
     """
     import time
 
     cpu0 = time.process_time()
     writer = StoreWriter(tmp, StoreLayout.from_dict(layout))
-    test: list[tuple[str, str]] = []
+    test: list[bytes] = []
     with PartFiles(max_open=32) as files:
 
         def records():
@@ -189,12 +253,12 @@ def write_block(
                         "again to remake it"
                     ) from None
                 if split[j] == SPLIT_CODES["test"]:
-                    test.append((rec["head"]["id"], rec["head"]["checksum"]))
+                    test.append(f"{rec['head']['id']}:{rec['head']['checksum']}".encode("ascii"))
                 yield rec
 
         writer.write_block(b, records(), {"split": split, "bucket": bucket})
     return {
-        "test": test,
+        "test": np.sort(np.array(test, dtype=bytes)),
         "cpu": time.process_time() - cpu0,
         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "fds": open_files(),
@@ -222,15 +286,13 @@ def finish_store(
         "rejections",
         {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
     )
-    fingerprint = split_fingerprint([t[0] for t in test_lines], [t[1] for t in test_lines])
+    fingerprint = fingerprint_of_lines(test_lines)
     train = plan["split"] == SPLIT_CODES["train"]
-    bucket = plan["bucket"]
+    nb = len(plan["bucket_keys"])
+    count = np.bincount(plan["bucket"], minlength=nb)
+    count_train = np.bincount(plan["bucket"][train], minlength=nb)
     buckets = [
-        {
-            "shape": [int(x) for x in key],
-            "count": int((bucket == i).sum()),
-            "train": int(((bucket == i) & train).sum()),
-        }
+        {"shape": [int(x) for x in key], "count": int(count[i]), "train": int(count_train[i])}
         for i, key in enumerate(plan["bucket_keys"])
     ]
     timing: collections.Counter = collections.Counter()
@@ -268,24 +330,45 @@ def finish_store(
         "counts": counts,
         "entries": dict(entries_by_split),
         "fingerprint": fingerprint,
-        "normalization": normalization(plan, train),
+        "normalization": normalization(plan),
         "buckets": buckets,
     }
     writer.finish({**attrs, "report": attrs_report(report)})
     return report
 
 
-def normalization(plan: dict, train: np.ndarray) -> dict:
+def fingerprint_of_lines(blocks: list[np.ndarray]) -> str:
+    """:func:`crysbench.splits.split_fingerprint` of the blocks' ``id:checksum`` lines.
+
+    The same SHA-256 over the sorted lines, from bytes arrays (ids and checksums are
+    ASCII, so byte order is string order).
+
+    Examples
+    --------
+    >>> from crysbench.splits import split_fingerprint
+    >>> fingerprint_of_lines([np.array([b"b:2"]), np.array([b"a:1"])]) == split_fingerprint(
+    ...     ["a", "b"], ["1", "2"])
+    True
+    """
+    lines = np.sort(np.concatenate(blocks)) if blocks else np.zeros(0, dtype=bytes)
+    return hashlib.sha256(b"\n".join(lines.tolist())).hexdigest()
+
+
+def normalization(plan: dict) -> dict:
     """Dataset-wide scaling constants from the training split (paper: max |value|).
 
-    The Patterson scale is its largest origin peak (no Patterson value exceeds
-    P(0) in magnitude), so only its maximum is recorded.
+    Taken over the training split's entries from their per-entry extremes (the same
+    numbers as over its examples). The Patterson scale is its largest origin peak (no
+    Patterson value exceeds P(0) in magnitude), so only its maximum is recorded.
     """
-    sel = train if train.any() else np.ones_like(train)
+    stats, codes = plan["entry_stats"], plan["entry_codes"]
+    has = ~np.isnan(stats["patterson_max"])
+    train = has & (codes == SPLIT_CODES["train"])
+    sel = train if train.any() else has
     source = "train" if train.any() else "all"
-    mx = float(plan["density_max"][sel].max())
-    mn = float(plan["density_min"][sel].min())
-    pmax = float(plan["patterson_max"][sel].max())
+    mx = float(np.float32(stats["density_max"][sel].max()))
+    mn = float(np.float32(stats["density_min"][sel].min()))
+    pmax = float(stats["patterson_max"][sel].max())
     return {
         "density": {"max": mx, "min": mn, "scale": max(abs(mx), abs(mn)), "source_split": source},
         "patterson": {"max": pmax, "scale": pmax, "source_split": source},

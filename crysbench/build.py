@@ -34,7 +34,6 @@ from crysbench.assemble import (
     PlanColumns,
     attrs_report,
     block_task,
-    compact,
     finish_store,
     plan_store,
     reason_category,
@@ -191,7 +190,7 @@ def _build(
     index = {pid: k for k, pid in enumerate(ids)}
     for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
         note(r, "entries_cpu")
-        columns.add(index[r["pdb_id"]], compact(r.pop("examples")))
+        columns.add(index[r["pdb_id"]], r.pop("examples"))
         summaries[r["pdb_id"]] = r
     t_entries = time.perf_counter() - t0
 
@@ -208,14 +207,17 @@ def _build(
     t0 = time.perf_counter()
     in_process = out.startswith("memory://")  # an in-memory store lives in this process only
     parts = [summaries[i]["part"] for i in ids]
-    block_tasks = [block_task(plan, layout, b, parts) for b in range(layout.blocks)]
-    test_lines: list[tuple[str, str]] = []
+    # tasks made as the executor asks for them: only those in flight are in memory
+    block_tasks = (
+        (tmp, layout.to_dict(), *block_task(plan, layout, b, parts)) for b in range(layout.blocks)
+    )
+    test_lines: list = []
     runner = Executor(1) if in_process else ex
     for r in runner.map_unordered(
-        write_block, [(tmp, layout.to_dict(), *t) for t in block_tasks], desc="write", unit="block"
+        write_block, block_tasks, desc="write", unit="block", total=layout.blocks
     ):
         note(r, "write_cpu")
-        test_lines.extend(r["test"])
+        test_lines.append(r["test"])
     t_write = time.perf_counter() - t0
 
     t0 = time.perf_counter()

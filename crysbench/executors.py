@@ -14,8 +14,9 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sized
 
 __all__ = ["Executor", "ExecutorError"]
 
@@ -75,14 +76,24 @@ class Executor:
         return self.backend == "loky" and self.jobs == 1
 
     def map_unordered(
-        self, fn: Callable, tasks: Sequence[tuple], desc: str = "", unit: str = "task"
+        self,
+        fn: Callable,
+        tasks: Iterable[tuple],
+        desc: str = "",
+        unit: str = "task",
+        total: int | None = None,
     ) -> Iterator:
-        """Results of ``fn(*t)`` for every task, in the order they finish."""
+        """Results of ``fn(*t)`` for every task, in the order they finish.
+
+        ``tasks`` may be a generator: it is drawn from as workers free up (at most a
+        few tasks a worker in flight), so the coordinator never holds all task
+        arguments at once. ``total`` sizes the progress bar when it has no length.
+        """
         from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=len(tasks), desc=desc, unit=unit, disable=not self.progress, file=sys.stderr
-        )
+        if total is None and isinstance(tasks, Sized):
+            total = len(tasks)
+        bar = tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, file=sys.stderr)
         try:
             for r in self._run(fn, tasks):
                 bar.update()
@@ -90,19 +101,9 @@ class Executor:
         finally:
             bar.close()
 
-    def _run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator:
-        if not tasks:
-            return
+    def _run(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator:
         if self.client is not None:
-            from dask.distributed import as_completed
-
-            futures = [self.client.submit(fn, *t, pure=False, retries=3) for t in tasks]
-            try:
-                for fut in as_completed(futures):
-                    yield fut.result()
-            finally:
-                for fut in futures:
-                    fut.cancel()
+            yield from self._run_dask(fn, iter(tasks))
         elif self.jobs == 1:
             for t in tasks:
                 yield fn(*t)
@@ -111,6 +112,32 @@ class Executor:
 
             par = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")
             yield from par(delayed(fn)(*t) for t in tasks)
+
+    def _run_dask(self, fn: Callable, tasks: Iterator[tuple]) -> Iterator:
+        from dask.distributed import as_completed
+
+        workers = len(self.client.scheduler_info().get("workers", {})) or self.jobs
+        window = 4 * max(workers, self.jobs, 1)  # in flight: enough to keep every worker busy
+        done = as_completed()
+        live: set = set()
+
+        def submit(k: int) -> None:
+            for t in itertools.islice(tasks, k):
+                fut = self.client.submit(fn, *t, pure=False, retries=3)
+                live.add(fut)
+                done.add(fut)
+
+        submit(window)
+        try:
+            for fut in done:
+                live.discard(fut)
+                result = fut.result()
+                fut.release()
+                submit(1)
+                yield result
+        finally:
+            for fut in live:
+                fut.cancel()
 
     def close(self) -> None:
         if self.client is not None:
