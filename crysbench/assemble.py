@@ -29,6 +29,7 @@ __all__ = [
     "reason_category",
     "plan_store",
     "PlanColumns",
+    "EntryResults",
     "block_task",
     "write_block",
     "finish_store",
@@ -112,10 +113,10 @@ class PlanColumns:
     Examples
     --------
     >>> cols = PlanColumns()
-    >>> cols.add(0, {"offset": [16, 40], "length": [24, 24], "crc32": [1, 2], "n_refl": [5, 6],
-    ...              "n_atom": [3, 3], "grid_shape": [[8, 8, 8], [8, 8, 8]],
-    ...              "entity": [1, 1], "start": [7, 2], "density_max": [1.0, 2.0],
-    ...              "density_min": [-1.0, -3.0], "patterson_max": [9.0, 4.0]})
+    >>> cols.add(0, *compact({"offset": [16, 40], "length": [24, 24], "crc32": [1, 2],
+    ...     "n_refl": [5, 6], "n_atom": [3, 3], "grid_shape": [[8, 8, 8], [8, 8, 8]],
+    ...     "entity": [1, 1], "start": [7, 2], "density_max": [1.0, 2.0],
+    ...     "density_min": [-1.0, -3.0], "patterson_max": [9.0, 4.0]}))
     >>> a = cols.arrays()
     >>> a["offset"].tolist(), a["entry"].tolist()  # (entity, start) order within the entry
     ([40, 16], [0, 0])
@@ -129,10 +130,10 @@ class PlanColumns:
         self._pending: list[dict] = []
         self._stats: dict[int, dict] = {}
 
-    def add(self, entry: int, cols: dict) -> None:
-        """Add entry ``entry``'s header columns (``header["examples"]`` of its part)."""
-        rows, stats = compact(cols)
-        self._stats[entry] = stats
+    def add(self, entry: int, rows: dict, stats: dict) -> None:
+        """Add entry ``entry``'s rows and stats (:func:`compact` of its part header, made
+        by the entry task, so the coordinator decodes no per-example Python objects)."""
+        self._stats[entry] = tuple(stats[k] for k in _STAT_FIELDS)
         m = len(rows["offset"])
         if m:
             self._pending.append({**rows, "entry": np.full(m, entry, dtype=np.int32)})
@@ -143,7 +144,7 @@ class PlanColumns:
         """Per-entry statistics as arrays indexed by entry (``nan`` where none)."""
         out = {k: np.full(n_entries, np.nan, dtype=np.float64) for k in _STAT_FIELDS}
         for e, st in self._stats.items():
-            for k, val in st.items():
+            for k, val in zip(_STAT_FIELDS, st):
                 out[k][e] = val
         return out
 
@@ -158,10 +159,51 @@ class PlanColumns:
         self._consolidate()
         if not self._parts:
             return None
-        keys = self._parts[0].keys()
-        out = {k: np.concatenate([p[k] for p in self._parts]) for k in keys}
+        out = {}
+        for k in list(self._parts[0]):  # column by column, freeing the pieces as it goes
+            out[k] = np.concatenate([p.pop(k) for p in self._parts])
         self._parts = []
         return out
+
+
+class EntryResults:
+    """What the coordinator keeps of each entry's summary besides its plan columns:
+    the part file, its rejections, and running totals (timing, cached entries) —
+    a few Python objects an entry, not the summary dicts themselves.
+    """
+
+    def __init__(self, ids: list[str]):
+        self._index = {pid: k for k, pid in enumerate(ids)}
+        self.parts: list[str | None] = [None] * len(ids)
+        self.rejections: dict[str, list[tuple]] = {}
+        self.timing: collections.Counter = collections.Counter()
+        self.cached = 0
+
+    def index(self, pdb_id: str) -> int:
+        """The entry index of ``pdb_id`` (its position in PDB-id order)."""
+        return self._index[pdb_id]
+
+    def add(self, summary: dict) -> None:
+        """Keep what is needed of one :func:`crysbench.build_entry.process_entry` summary."""
+        pid = summary["pdb_id"]
+        self.parts[self._index[pid]] = summary["part"]
+        if summary["rejections"]:
+            self.rejections[pid] = [tuple(r) for r in summary["rejections"]]
+        self.timing.update(summary.get("timing", {}))
+        self.cached += bool(summary["cached"])
+
+    def all_rejections(self, ids: list[str]) -> list[tuple]:
+        """Every entry's rejections, in entry order."""
+        return [r for pid in ids for r in self.rejections.get(pid, ())]
+
+
+_CHUNK = 1 << 16
+
+
+def _packed(shapes: np.ndarray) -> np.ndarray:
+    """Grid shapes as one int64 each, ordered as the rows (``np.unique(axis=0)`` order)."""
+    g = shapes.astype(np.int64)
+    return (g[:, 0] << 32) | (g[:, 1] << 16) | g[:, 2]
 
 
 def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> dict:
@@ -186,12 +228,13 @@ def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> dict:
     for k in list(c):  # one column at a time: peak memory one column above the plan
         c[k] = c[k][order]
     del order
-    g = c["grid_shape"].astype(np.int64)
-    packed = (g[:, 0] << 32) | (g[:, 1] << 16) | g[:, 2]  # row-lexicographic, as unique(axis=0)
-    del g
-    keys, bucket = np.unique(packed, return_inverse=True)
-    del packed
-    c["bucket"] = bucket.reshape(-1).astype(np.int32)
+    shapes = c["grid_shape"]
+    chunks = range(0, len(shapes), _CHUNK)  # in chunks: no n-sized temporaries
+    keys = np.unique(np.concatenate([np.unique(_packed(shapes[i : i + _CHUNK])) for i in chunks]))
+    bucket = np.empty(len(shapes), dtype=np.int32)
+    for i in chunks:  # in chunks: no n-sized temporaries
+        bucket[i : i + _CHUNK] = np.searchsorted(keys, _packed(c["grid_shape"][i : i + _CHUNK]))
+    c["bucket"] = bucket
     c["bucket_keys"] = np.stack([keys >> 32, (keys >> 16) & 0xFFFF, keys & 0xFFFF], axis=1).astype(
         np.int16
     )
@@ -274,14 +317,20 @@ def _discard(path: str) -> None:
 
 
 def finish_store(
-    v: Variant, ids, summaries, plan, writer: StoreWriter, test_lines, extra_rejections=()
+    v: Variant,
+    ids,
+    results: EntryResults,
+    plan,
+    writer: StoreWriter,
+    test_lines,
+    extra_rejections=(),
 ) -> dict:
     """Split lists, rejections, normalisation, fingerprint and attributes."""
     import numcodecs
 
     counts = writer.write_id_lists({c: s for s, c in SPLIT_CODES.items()})
     rejected = [tuple(r) for r in extra_rejections]
-    rejected += [tuple(r) for pid in ids for r in summaries[pid]["rejections"]]
+    rejected += results.all_rejections(ids)
     writer.write_table(
         "rejections",
         {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
@@ -295,9 +344,7 @@ def finish_store(
         {"shape": [int(x) for x in key], "count": int(count[i]), "train": int(count_train[i])}
         for i, key in enumerate(plan["bucket_keys"])
     ]
-    timing: collections.Counter = collections.Counter()
-    for pid in ids:
-        timing.update(summaries[pid].get("timing", {}))
+    timing = results.timing
     entry_split = plan["entry_split"]
     has = sorted(set(np.unique(plan["entry"]).tolist()))
     entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)

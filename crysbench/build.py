@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from crysbench.assemble import (
+    EntryResults,
     PlanColumns,
     attrs_report,
     block_task,
@@ -52,6 +53,7 @@ from crysbench.workspace import (
     default_out,
     is_url,
     open_files,
+    release_memory,
     remove_work,
     swap_into_place,
     temp_store,
@@ -185,17 +187,20 @@ def _build(
 
     t0 = time.perf_counter()
     tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
-    summaries = {}
+    results = EntryResults(ids)
     columns = PlanColumns()
-    index = {pid: k for k, pid in enumerate(ids)}
-    for r in ex.map_unordered(process_entry, tasks, desc="entries", unit="entry"):
+    for k, r in enumerate(ex.map_unordered(process_entry, tasks, desc="entries", unit="entry")):
         note(r, "entries_cpu")
-        columns.add(index[r["pdb_id"]], r.pop("examples"))
-        summaries[r["pdb_id"]] = r
+        columns.add(results.index(r["pdb_id"]), r.pop("examples"), r.pop("stats"))
+        results.add(r)
+        if k % 256 == 255:  # the decoded summaries are garbage now: keep RSS at what is alive
+            release_memory()
+    del tasks
     t_entries = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     plan = plan_store(v, ids, columns)
+    release_memory()
     n = plan["n"]
     if n == 0:
         raise BuildError("no examples survived curation and filtering; nothing to store")
@@ -206,7 +211,7 @@ def _build(
 
     t0 = time.perf_counter()
     in_process = out.startswith("memory://")  # an in-memory store lives in this process only
-    parts = [summaries[i]["part"] for i in ids]
+    parts = results.parts
     # tasks made as the executor asks for them: only those in flight are in memory
     block_tasks = (
         (tmp, layout.to_dict(), *block_task(plan, layout, b, parts)) for b in range(layout.blocks)
@@ -222,7 +227,10 @@ def _build(
 
     t0 = time.perf_counter()
     downloads = [(pid, msg, "download") for pid, msg in sorted(failed.items())]
-    report = finish_store(v, ids, summaries, plan, writer, test_lines, downloads)
+    for k in ("offset", "length", "crc32", "n_refl", "n_atom", "grid_shape"):
+        del plan[k]  # only split, bucket and entry are needed from here on
+    release_memory()
+    report = finish_store(v, ids, results, plan, writer, test_lines, downloads)
     t_finish = time.perf_counter() - t0
     report["time"].update(
         entries_wall=round(t_entries, 3),
@@ -231,7 +239,7 @@ def _build(
         finish_wall=round(t_finish, 3),
         **{k: round(val, 3) for k, val in cpu.items()},  # CPU seconds summed over tasks
     )
-    scratch = [Path(summaries[i]["part"]) for i in ids]
+    scratch = [Path(p) for p in parts]
     report["resources"] = {
         "peak_rss_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "peak_rss_worker": res["rss"],
@@ -239,7 +247,7 @@ def _build(
         "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "scratch_bytes": sum(p.stat().st_size for p in scratch if p.is_file()),
         "scratch_files": len(scratch),
-        "cached_entries": sum(1 for i in ids if summaries[i]["cached"]),
+        "cached_entries": results.cached,
     }
     if not is_url(out):
         swap_into_place(tmp, out)

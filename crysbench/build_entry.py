@@ -202,8 +202,9 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
     Returns
     -------
     dict
-        ``pdb_id``, ``part`` (path), ``examples`` (compact per-example columns and
-        record byte ranges), ``rejections``, ``timing``, ``cached``, and the worker's
+        ``pdb_id``, ``part`` (path), ``examples`` (per-example plan columns and
+        record byte ranges as arrays, :func:`crysbench.assemble.compact`),
+        ``stats``, ``rejections``, ``timing``, ``cached``, and the worker's
         ``rss`` (peak, bytes) and ``fds`` (open files when done).
     """
     cpu0 = time.process_time()
@@ -234,10 +235,14 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
             examples,
         )
         header = read_header(part)
+    from crysbench.assemble import compact
+
+    rows, stats = compact(header["examples"])
     return {
         "pdb_id": pdb_id,
         "part": str(part),
-        "examples": header["examples"],
+        "examples": rows,
+        "stats": stats,
         "rejections": header["rejections"],
         "timing": {} if cached else header["timing"],
         "cached": cached,
