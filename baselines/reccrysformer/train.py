@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -420,8 +419,3 @@ def seconds_fmt(s: float) -> str:
     h, r = divmod(s, 3600)
     m, s = divmod(r, 60)
     return (f"{h}h" if h else "") + f"{m:02d}m{s:02d}s"
-
-
-def numpy_pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two arrays: the evaluator's :func:`crysbench.metrics.pearson`."""
-    return float(metrics.pearson(np.asarray(a, np.float64), np.asarray(b, np.float64)))
