@@ -58,6 +58,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="override [train] seed")
     t.add_argument("--attention", choices=["exact", "nystrom"], help="override [model] attention")
     t.add_argument("--time-limit", type=float, help="stop after the epoch that passes N seconds")
+    t.add_argument("--budget-epochs", type=int,
+                   help="train only the first N epochs of the schedule, then finish (select on "
+                   "valid, score test once): a compute budget counted in epochs")  # fmt: skip
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     t.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
     t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
@@ -139,7 +142,7 @@ def _cmd_train(args) -> int:
     _, hist = train(
         ModelConfig.from_dict(mc), tc, train_ds, valid_ds, args.out, test_ds=test_ds,
         device=args.device,
-        resume=not args.no_resume, time_limit=args.time_limit,
+        resume=not args.no_resume, time_limit=args.time_limit, budget_epochs=args.budget_epochs,
         amp=False if args.no_amp else None, compile=args.compile,
         progress=False if args.no_progress else None,
         log=lambda s: print(s, flush=True),

@@ -224,3 +224,27 @@ def test_training_reads_the_test_split_only_once_at_the_end(dipeptides, tmp_path
     assert meta["test"]["n"] == 3 and 1 <= meta["selected_epoch"] <= 3
     best = max(hist, key=lambda h: h["valid_pc"])
     assert meta["selected_epoch"] == best["epoch"] and meta["valid_pc"] == best["valid_pc"]
+
+
+def test_epoch_budget_is_the_start_of_the_full_schedule_then_a_clean_finish(dipeptides, tmp_path):
+    labels = {e.id: s for s, exs in (("train", dipeptides[:8]), ("valid", dipeptides[8:11]),
+                                      ("test", dipeptides[11:14])) for e in exs}  # fmt: skip
+    store = crysbench.MemoryStore.from_examples(dipeptides[:14], "dipeptide", split=labels)
+    tr, va, te = (crysbench.load_split(store, s, residues=True) for s in ("train", "valid", "test"))
+    cfg, tc = ModelConfig(**MICRO), {"epochs": 3, "batch_size": 4}
+    quiet = dict(device="cpu", progress=False, log=lambda s: None)
+    _, full = train(cfg, tc, tr, va, tmp_path / "full", test_ds=te, **quiet)
+    logs: list[str] = []
+    _, cut = train(cfg, tc, tr, va, tmp_path / "cut", test_ds=te, budget_epochs=1,
+                   **{**quiet, "log": logs.append})  # fmt: skip
+    drop = ("train_seconds", "examples_per_s")
+    assert len(cut) == 1 and len(full) == 3
+    assert {k: v for k, v in cut[0].items() if k not in drop} == {
+        k: v for k, v in full[0].items() if k not in drop
+    }  # the first epoch of the 3-epoch schedule, not a 1-epoch schedule
+    import json
+
+    meta = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert meta["budget_epochs"] == 1 and meta["selected_epoch"] == 1
+    assert meta["test"]["n"] == 3  # the test split is still scored, once
+    assert any("stopped after epoch 1 of the 3-epoch schedule" in m for m in logs)
