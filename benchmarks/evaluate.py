@@ -39,10 +39,6 @@ from crysbench.structures import bundled_entries
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Store:
-    variant = "const-res@1"
-
-
 def load(variant: str, n: int, pids=("1A8O", "3HSY", "4E43", "2XHE", "1GBT", "4ZHL")):
     out = []
     per = max(1, -(-n // len(pids)))
@@ -75,10 +71,11 @@ def noisy_map(ex, deg: float, seed: int) -> np.ndarray:
 
 def throughput(n: int) -> None:
     exs = load("const-res", n)
+    store = crysbench.MemoryStore.from_examples(exs, "const-res", split="test")
     preds = [noisy_map(ex, 40.0, i) for i, ex in enumerate(exs)]
     for ex in exs:  # true maps are part of the store read, not of the metric
         ex.density  # noqa: B018
-    edges = shared_shell_edges(_Store())
+    edges = shared_shell_edges(store)
     rows = []
     t = time.perf_counter()
     for p, ex in zip(preds, exs):

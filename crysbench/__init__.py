@@ -21,10 +21,12 @@ from crysbench.evaluate import EvaluationError, load_predictions, write_results
 from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
 from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
+from crysbench.memstore import MemoryStore
 from crysbench.predictions import write_predictions
 from crysbench.residue_density import residue_cubes
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.store import Store, StoreError, open_store
+from crysbench.storelike import StoreLike
 from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.structures import StructureError, bundled_entries, read_entry
 from crysbench.variants import VARIANTS, Variant, get_variant
@@ -47,6 +49,8 @@ __all__ = [
     "open_store",
     "Store",
     "StoreError",
+    "StoreLike",
+    "MemoryStore",
     "Example",
     "generate_examples",
     "make_example",

@@ -28,14 +28,20 @@ from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.structures import CurationRules, Entry, read_entry
 from crysbench.variants import Variant, example_rng, get_variant, recipe_constant
 
-__all__ = ["Example", "FragmentMaps", "make_example", "generate_examples", "examples_from_entry"]
+__all__ = [
+    "Example",
+    "FragmentMaps",
+    "atom_residue_names",
+    "make_example",
+    "generate_examples",
+    "examples_from_entry",
+]
 
 
 class FragmentMaps:
     """Maps and structure of anything with reflections, a cell and atoms (mixin).
 
-    Shared by :class:`Example` (freshly generated) and
-    :class:`crysbench.store.StoredExample` (read back from a store).
+    Used by :class:`Example` and by light views of it (``crysbench.scoring.LightExample``).
     """
 
     @functools.cached_property
@@ -69,8 +75,14 @@ class FragmentMaps:
 
 
 @dataclasses.dataclass
-class Example(FragmentMaps):
-    """A Patterson/density pair with everything needed to rebuild or export it.
+class Example(Segment, FragmentMaps):
+    """The example record: a segment in its P1 cell, its reflections, and (from a store) its split.
+
+    One field list for the whole package: a :class:`crysbench.segments.Segment` (the
+    fragment before it has a cell) plus the cell and reflections. Examples freshly made
+    by :func:`make_example`, read back by :meth:`crysbench.store.Store.get` (the alias
+    :class:`crysbench.store.StoredExample`) or held by :class:`crysbench.MemoryStore` are
+    all of this type.
 
     Attributes
     ----------
@@ -78,6 +90,10 @@ class Example(FragmentMaps):
         ``PDBID_ENTITY.pd_N``.
     pdb_id, chain, sequence : str
     entity, start : int
+    elements, atom_names, residue_names : ndarray of str, shape=(n,)
+    residue_index : ndarray of int32, shape=(n,)
+    positions : ndarray, shape=(n, 3), dtype=float64
+        Cartesian coordinates in the cell (Å).
     cell : gemmi.UnitCell
     dmin : float
         Resolution limit (Å).
@@ -89,30 +105,38 @@ class Example(FragmentMaps):
         Canonical half sphere of reflections (see :mod:`crysbench.maps`).
     F : ndarray, shape=(m,), dtype=complex64
         Structure factors (electrons).
-    elements, atom_names, residue_names : ndarray of str, shape=(n,)
-    residue_index : ndarray of int32, shape=(n,)
-    positions : ndarray, shape=(n, 3), dtype=float64
-        Cartesian coordinates in the cell (Å).
+    split : str or None
+        ``"train"``, ``"valid"`` or ``"test"`` once the example is in a store; None before.
+
+    Examples
+    --------
+    >>> [f.name for f in dataclasses.fields(Example)][:6]
+    ['id', 'pdb_id', 'entity', 'chain', 'start', 'sequence']
     """
 
-    id: str
-    pdb_id: str
-    entity: int
-    chain: str
-    start: int
-    sequence: str
     cell: gemmi.UnitCell
     dmin: float
     rate: float
     grid_shape: tuple[int, int, int]
     hkl: np.ndarray
     F: np.ndarray
-    elements: np.ndarray
-    atom_names: np.ndarray
-    residue_names: np.ndarray
-    residue_index: np.ndarray
-    positions: np.ndarray
+    split: str | None = None
     timings: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+
+def atom_residue_names(sequence: str, residue_index: np.ndarray) -> np.ndarray:
+    """Three-letter residue name of every atom, from the one-letter sequence.
+
+    Examples
+    --------
+    >>> atom_residue_names("GA", np.array([0, 0, 1])).tolist()
+    ['GLY', 'GLY', 'ALA']
+    """
+    from crysbench.residues import ONE_LETTER
+
+    three = {v: k for k, v in ONE_LETTER.items()}
+    names = np.array([three[c] for c in sequence])
+    return names[np.asarray(residue_index, dtype=np.int64)]
 
 
 def fragment_structure(

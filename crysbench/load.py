@@ -22,41 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from crysbench.cell import cell_volumes
+from crysbench.sampler import bucket_batches
 from crysbench.store import Store, open_store
+from crysbench.storelike import StoreLike
 from crysbench.synthesis import concat_reflections, power, synthesize_batch
 
-__all__ = ["SplitDataset", "load_split", "bucket_batches"]
-
-
-def bucket_batches(
-    buckets: dict[tuple, np.ndarray],
-    batch_size: int,
-    shuffle: bool = True,
-    seed: int = 0,
-    epoch: int = 0,
-    min_bucket: int | None = None,
-) -> list[np.ndarray]:
-    """Split each bucket into batches of at most ``batch_size`` positions.
-
-    Each batch holds examples of one grid shape. With ``shuffle``, positions are
-    permuted within buckets and batches across buckets, from a generator seeded
-    by ``(seed, epoch)`` only. Buckets smaller than ``min_bucket`` are dropped (the
-    paper's rule for training). Every kept position appears exactly once.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    batches = []
-    for shape in sorted(buckets):
-        pos = np.asarray(buckets[shape])
-        if min_bucket is not None and len(pos) < min_bucket:
-            continue
-        if shuffle:
-            pos = rng.permutation(pos)
-        for s in range(0, len(pos), batch_size):
-            batches.append(pos[s : s + batch_size])
-    if shuffle:
-        order = rng.permutation(len(batches))
-        batches = [batches[i] for i in order]
-    return batches
+__all__ = ["SplitDataset", "load_split", "bucket_batches"]  # bucket_batches: crysbench.sampler
 
 
 class SplitDataset(Sequence):
@@ -71,13 +43,13 @@ class SplitDataset(Sequence):
 
     def __init__(
         self,
-        store: str | Store,
+        store: str | StoreLike,
         split: str,
         normalize: str | None = "dataset",
         residues: bool = False,
         templates: str | Path | dict | None = None,
     ):
-        self._store = store if isinstance(store, Store) else open_store(store)
+        self._store = open_store(str(store)) if isinstance(store, (str, Path)) else store
         self.path = self._store.path
         self.split = split
         if normalize not in ("dataset", None, "none"):
@@ -95,18 +67,21 @@ class SplitDataset(Sequence):
             for k in ("density", "patterson")
         }
 
-    # pickling for worker processes: reopen the store in the worker
+    # pickling for worker processes: a zarr store is reopened in the worker, an
+    # in-memory store (crysbench.MemoryStore) travels with the dataset
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_store"] = None
+        if isinstance(self._store, Store):
+            state["_store"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._store = open_store(self.path)
+        if self._store is None:
+            self._store = open_store(self.path)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreLike:
         return self._store
 
     @property
@@ -131,6 +106,17 @@ class SplitDataset(Sequence):
             return self._pos[example_id]
         except KeyError:
             raise KeyError(f"{example_id!r} is not in the {self.split} split") from None
+
+    def cell(self, key: str | int) -> tuple[float, ...]:
+        """Cell parameters (a, b, c, α, β, γ) of an example, by id or position.
+
+        Examples
+        --------
+        >>> train.cell(train.ids[0])  # doctest: +SKIP
+        (21.0, 18.5, 16.2, 90.0, 97.5, 90.0)
+        """
+        pos = self.position(key) if isinstance(key, str) else int(key)
+        return tuple(float(x) for x in self._store.meta["cell"][self.rows[pos]])
 
     def __getitem__(self, key):  # type: ignore[override]
         if isinstance(key, str):
@@ -175,7 +161,7 @@ class SplitDataset(Sequence):
         hkls, Fs = self._store.read_reflections(rows)
         refl = concat_reflections(hkls, Fs)
         cells = meta["cell"][rows]
-        volumes = _volumes(cells)
+        volumes = cell_volumes(cells)
         density = synthesize_batch(refl, shape, volumes)
         patterson = synthesize_batch(refl, shape, volumes, power(refl.F))
         if self.scales["density"] != 1.0:
@@ -233,6 +219,7 @@ class SplitDataset(Sequence):
         device: str | None = None,
         rank: int | None = None,
         world_size: int | None = None,
+        equal_batches: bool = False,
     ):
         """A torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
 
@@ -256,6 +243,9 @@ class SplitDataset(Sequence):
             Distributed training: this rank's share of the batches (disjoint across
             ranks, equal counts per rank); read from ``torch.distributed`` when it is
             initialised. Call ``loader.sampler.set_epoch(n)`` on every rank.
+        equal_batches : bool
+            Cut each bucket into nearly equal batches of *average* size ``batch_size``
+            (the paper's "average batch 40"; :func:`crysbench.sampler.bucket_batches`).
 
         Examples
         --------
@@ -266,14 +256,15 @@ class SplitDataset(Sequence):
 
         mb = (min_bucket or batch_size) if drop_small_buckets else None
         return make_dataloader(
-            self, batch_size, shuffle, num_workers, seed, mb, device, rank, world_size
-        )
+            self, batch_size, shuffle, num_workers, seed, mb, device, rank, world_size,
+            equal=equal_batches,
+        )  # fmt: skip
 
 
 class _LazyAtoms(Mapping):
     """The atoms of an item, read from the store on first access (element, name, residue, xyz)."""
 
-    def __init__(self, store: Store, row: int):
+    def __init__(self, store: StoreLike, row: int):
         self._store = store
         self._row = row
         self._data: dict | None = None
@@ -304,16 +295,8 @@ def _buckets(shapes: np.ndarray) -> dict[tuple, np.ndarray]:
     return {tuple(int(x) for x in k): p for k, p in zip(keys, np.split(order, bounds))}
 
 
-def _volumes(cells: np.ndarray) -> np.ndarray:
-    """Cell volumes (Å³) of rows of (a, b, c, α, β, γ)."""
-    cells = np.asarray(cells, dtype=np.float64).reshape(-1, 6)
-    a, b, c = cells[:, 0], cells[:, 1], cells[:, 2]
-    ca, cb, cg = np.cos(np.radians(cells[:, 3:6])).T
-    return a * b * c * np.sqrt(1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg)
-
-
 def load_split(
-    store: str | Store,
+    store: str | StoreLike,
     split: str = "train",
     *,
     variant: str | None = None,
@@ -325,8 +308,9 @@ def load_split(
 
     Parameters
     ----------
-    store : str or Store
-        Store path or fsspec URL.
+    store : str or StoreLike
+        Store path or fsspec URL, an opened :class:`crysbench.store.Store`, or any
+        :class:`crysbench.storelike.StoreLike` (e.g. :class:`crysbench.MemoryStore`).
     split : str
         ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
     variant : str, optional
@@ -339,8 +323,14 @@ def load_split(
     templates : folder or dict, optional
         Recycling templates by example id (``<id>.npy`` files), as ``template``.
     """
-    if not isinstance(store, Store):
+    if isinstance(store, (str, Path)):
         store = open_store(str(store), variant=variant)
-    elif variant is not None:
+    elif variant is not None and isinstance(store, Store):
         open_store(store.path, variant=variant)
+    elif variant is not None:
+        from crysbench.store import StoreError
+        from crysbench.variants import get_variant
+
+        if store.variant != get_variant(variant).key:
+            raise StoreError(f"{store.path} holds {store.variant}, not {get_variant(variant).key}")
     return SplitDataset(store, split, normalize=normalize, residues=residues, templates=templates)

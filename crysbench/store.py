@@ -43,7 +43,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from typing import Any
@@ -53,7 +52,7 @@ import numpy as np
 import zarr
 
 from crysbench.columns import LazyColumns, LazyIndex
-from crysbench.example import FragmentMaps
+from crysbench.example import Example, atom_residue_names
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -135,36 +134,9 @@ def write_arrays(group: zarr.Group, name: str, data: np.ndarray, rows: int = 1 <
         arr[...] = data
 
 
-@dataclasses.dataclass
-class StoredExample(FragmentMaps):
-    """One example read back from a store; same attributes as :class:`crysbench.Example`."""
-
-    id: str
-    pdb_id: str
-    entity: int
-    chain: str
-    start: int
-    sequence: str
-    split: str
-    cell: gemmi.UnitCell
-    dmin: float
-    rate: float
-    grid_shape: tuple[int, int, int]
-    hkl: np.ndarray
-    F: np.ndarray
-    elements: np.ndarray
-    atom_names: np.ndarray
-    residue_index: np.ndarray
-    positions: np.ndarray
-
-    @property
-    def residue_names(self) -> np.ndarray:
-        """Three-letter residue name of every atom."""
-        from crysbench.residues import ONE_LETTER
-
-        three = {v: k for k, v in ONE_LETTER.items()}
-        names = np.array([three[c] for c in self.sequence])
-        return names[self.residue_index]
+#: The example record read back from a store is :class:`crysbench.example.Example`
+#: (with ``split`` set); the old name stays importable.
+StoredExample = Example
 
 
 class Store:
@@ -372,7 +344,7 @@ class Store:
             "xyz": raw["xyz"].astype(np.float64),
         }
 
-    def get(self, key: str | int, verify: bool = True) -> StoredExample:
+    def get(self, key: str | int, verify: bool = True) -> Example:
         """One example by id or row number.
 
         Parameters
@@ -391,13 +363,14 @@ class Store:
         m = self.meta
         (hkl,), (F,) = self.read_reflections(np.array([row]), verify=verify)
         atoms = self.read_atoms(row, verify=verify)
-        return StoredExample(
+        sequence = str(m["sequence"][row])
+        return Example(
             id=str(m["id"][row]),
             pdb_id=str(m["pdb_id"][row]),
             entity=int(m["entity"][row]),
             chain=str(m["chain"][row]),
             start=int(m["start"][row]),
-            sequence=str(m["sequence"][row]),
+            sequence=sequence,
             split=_SPLIT_NAMES[int(m["split"][row])],
             cell=gemmi.UnitCell(*m["cell"][row].tolist()),
             dmin=float(m["dmin"][row]),
@@ -407,6 +380,7 @@ class Store:
             F=F,
             elements=atoms["element"],
             atom_names=atoms["name"],
+            residue_names=atom_residue_names(sequence, atoms["residue"]),
             residue_index=atoms["residue"],
             positions=atoms["xyz"],
         )

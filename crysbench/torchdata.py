@@ -7,10 +7,15 @@ float32 maps (about 1 MB per example at const-res) from the host.
 
 This module imports torch at the top on purpose: it is only imported by
 :meth:`crysbench.load.SplitDataset.dataloader`, and a missing torch gives an
-install hint instead of a silent fallback.
+install hint instead of a silent fallback. It never imports :mod:`crysbench.load`
+(imports run one way, ``load`` → ``torchdata``): a split is anything with the
+:class:`~crysbench.load.SplitDataset` interface (``rows``, ``buckets``, ``store``,
+``get_batch``, ``scales``).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 try:
     import torch
@@ -23,9 +28,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import numpy as np
 
-from crysbench.load import SplitDataset, bucket_batches
-from crysbench.sampler import rank_batches
+from crysbench.cell import cell_volumes
+from crysbench.sampler import bucket_batches, rank_batches
 from crysbench.synthesis import concat_reflections
+
+if TYPE_CHECKING:
+    from crysbench.load import SplitDataset
 
 __all__ = [
     "BucketBatchSampler",
@@ -43,12 +51,13 @@ __all__ = [
 class BucketBatchSampler(Sampler):
     """Yields lists of positions, one grid shape per batch, reshuffled every epoch."""
 
-    def __init__(self, buckets, batch_size, shuffle=True, seed=0, min_bucket=None):
+    def __init__(self, buckets, batch_size, shuffle=True, seed=0, min_bucket=None, equal=False):
         self.buckets = buckets
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.min_bucket = min_bucket
+        self.equal = equal
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -57,8 +66,9 @@ class BucketBatchSampler(Sampler):
 
     def batches(self):
         return bucket_batches(
-            self.buckets, self.batch_size, self.shuffle, self.seed, self.epoch, self.min_bucket
-        )
+            self.buckets, self.batch_size, self.shuffle, self.seed, self.epoch, self.min_bucket,
+            self.equal,
+        )  # fmt: skip
 
     def __iter__(self):
         batches = self.batches()
@@ -96,8 +106,9 @@ class DistributedBucketBatchSampler(BucketBatchSampler):
         min_bucket=None,
         rank: int | None = None,
         world_size: int | None = None,
+        equal: bool = False,
     ):
-        super().__init__(buckets, batch_size, shuffle, seed, min_bucket)
+        super().__init__(buckets, batch_size, shuffle, seed, min_bucket, equal)
         dist = torch.distributed
         ready = dist.is_available() and dist.is_initialized()
         self.rank = int(rank if rank is not None else (dist.get_rank() if ready else 0))
@@ -108,7 +119,7 @@ class DistributedBucketBatchSampler(BucketBatchSampler):
     def batches(self):
         return rank_batches(
             self.buckets, self.batch_size, self.rank, self.world_size, self.seed,
-            self.epoch, self.shuffle, self.min_bucket,
+            self.epoch, self.shuffle, self.min_bucket, self.equal,
         )  # fmt: skip
 
 
@@ -171,8 +182,6 @@ class ReflectionBatchDataset(Dataset):
         return len(self.split)
 
     def __getitem__(self, positions):
-        from crysbench.load import _volumes
-
         sp = self.split
         rows = sp.rows[np.asarray(positions, dtype=np.int64)]
         meta = sp.store.meta
@@ -187,7 +196,7 @@ class ReflectionBatchDataset(Dataset):
             "hkl": torch.from_numpy(refl.hkl),
             "F": torch.from_numpy(refl.F),
             "counts": torch.tensor([len(h) for h in hkls], dtype=torch.int64),
-            "volume": torch.from_numpy(_volumes(cells)),
+            "volume": torch.from_numpy(cell_volumes(cells)),
             "grid_shape": shapes.pop(),
             "cell": torch.from_numpy(cells),
             "dmin": torch.from_numpy(meta["dmin"][rows].astype(np.float64)),
@@ -313,11 +322,13 @@ def make_dataloader(
     device=None,
     rank: int | None = None,
     world_size: int | None = None,
+    equal: bool = False,
 ):
     """DataLoader over bucket batches; maps made on ``device`` when given.
 
     With ``rank``/``world_size`` (or an initialised ``torch.distributed``) the sampler is a
-    :class:`DistributedBucketBatchSampler`.
+    :class:`DistributedBucketBatchSampler`; ``equal`` gives nearly equal batches of average
+    size ``batch_size`` (:func:`crysbench.sampler.bucket_batches`).
     """
     dist = torch.distributed
     if (
@@ -326,10 +337,10 @@ def make_dataloader(
         or (dist.is_available() and dist.is_initialized())
     ):
         sampler = DistributedBucketBatchSampler(
-            split.buckets, batch_size, shuffle, seed, min_bucket, rank, world_size
+            split.buckets, batch_size, shuffle, seed, min_bucket, rank, world_size, equal
         )
     else:
-        sampler = BucketBatchSampler(split.buckets, batch_size, shuffle, seed, min_bucket)
+        sampler = BucketBatchSampler(split.buckets, batch_size, shuffle, seed, min_bucket, equal)
     data = ReflectionBatchDataset(split) if device is not None else BatchDataset(split)
     loader = DataLoader(
         data,

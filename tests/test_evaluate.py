@@ -17,26 +17,11 @@ from crysbench.structures import bundled_entries
 E = importlib.import_module("crysbench.evaluate")  # attribute crysbench.evaluate is the function
 
 
-class FakeStore:
-    """In-memory stand-in for crysbench.store.Store (ids/get/fingerprint/variant)."""
-
-    def __init__(self, examples, variant="var-res@1", fingerprint="fp-test-123"):
-        self._ex = {e.id: e for e in examples}
-        self.variant = variant
-        self.fingerprint = fingerprint
-
-    def ids(self, split=None):
-        return list(self._ex) if split in (None, "test") else []
-
-    def get(self, key):
-        return self._ex[key]
-
-
 @pytest.fixture(scope="module")
 def store():
     exs = list(crysbench.generate_examples(bundled_entries()["1A8O"], "var-res"))
     exs = sorted(exs, key=lambda e: len(e.hkl))[:3]
-    return FakeStore(exs)
+    return crysbench.MemoryStore.from_examples(exs, "var-res@1", split="test")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +44,7 @@ def test_truth_vs_truth(store, truth):
     for row in res["examples"]:
         assert row["refined"] is True and row["final_phase_error_weighted"] < 10
         assert len(row["shells"]) == 12 and len(row["shared_shells"]) == 12
-    assert res["schema_version"] == 1 and res["store_fingerprint"] == "fp-test-123"
+    assert res["schema_version"] == 1 and res["store_fingerprint"] == store.fingerprint
     assert res["crysbench_version"] == crysbench.__version__
     assert len(res["shell_edges"]) == 13 and res["engine"] == "builtin"
 
@@ -109,7 +94,7 @@ def test_folder_npy_ccp4_and_zarr(store, truth, tmp_path):
         m.grid = gemmi.FloatGrid(truth[key], ex.cell, gemmi.SpaceGroup("P 1"))
         m.update_ccp4_header()
         m.write_ccp4_map(str(folder / f"{key}{suffix}"))
-    (folder / "meta.json").write_text(json.dumps({"store_fingerprint": "fp-test-123"}))
+    (folder / "meta.json").write_text(json.dumps({"store_fingerprint": store.fingerprint}))
     res = E.evaluate(folder, store, engine="none", progress=False)
     assert res["aggregate"]["phase_error"] < 1e-3
     assert res["aggregate"]["pearson"] == pytest.approx(1.0, abs=1e-6)
@@ -119,7 +104,7 @@ def test_folder_npy_ccp4_and_zarr(store, truth, tmp_path):
     g = zarr.open_group(str(tmp_path / "p.zarr"), mode="w")
     for k in ids:
         g.create_array(k, data=truth[k])
-    g.attrs["store_fingerprint"] = "fp-test-123"
+    g.attrs["store_fingerprint"] = store.fingerprint
     res = E.evaluate(tmp_path / "p.zarr", store, engine="none", progress=False)
     assert res["aggregate"]["phase_error"] < 1e-3
 

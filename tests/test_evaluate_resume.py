@@ -19,19 +19,9 @@ import pytest
 
 import crysbench
 import crysbench.scoring
-from crysbench.build import build_store
 from crysbench.evaluate_cli import add_arguments, journal_path, lock_path, run_cli
 from crysbench.journal import OutputLock
 from crysbench.predictions import EvaluationError, load_predictions, write_predictions
-
-SUBSET = ("1A8O", "3JQH", "4ZHL", "4CUP")
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("evs") / "dip.zarr")
-    build_store("dipeptide", out=out, entries={k: entries[k] for k in SUBSET}, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

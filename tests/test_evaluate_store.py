@@ -6,16 +6,7 @@ import numpy as np
 import pytest
 
 import crysbench
-from crysbench.build import build_store
 from crysbench.cli import main
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("ev") / "dip.zarr")
-    subset = {k: entries[k] for k in ("1A8O", "3JQH", "4ZHL", "4CUP")}
-    build_store("dipeptide", out=out, entries=subset, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

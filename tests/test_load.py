@@ -5,23 +5,13 @@ import numpy as np
 import pytest
 
 import crysbench
-from crysbench.build import build_store
 from crysbench.load import bucket_batches, load_split
 from crysbench.store import StoreError
-
-SUBSET = ["1A8O", "3JQH", "4E43", "4CUP", "4ZHL"]
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("load") / "dip.zarr")
-    build_store("dipeptide@1", out=out, entries={k: entries[k] for k in SUBSET}, progress=False)
-    return out
 
 
 def test_items_match_generator(store_path, entries):
     ds = load_split(store_path, "all", normalize=None)
-    gen = {ex.id: ex for ex in crysbench.generate_examples(entries["1A8O"], "dipeptide@1")}
+    gen = {ex.id: ex for ex in crysbench.generate_examples(entries["1A8O"], "dipeptide@2")}
     for eid in list(gen)[:5]:
         item = ds[eid]
         assert np.allclose(item["density"], gen[eid].density, atol=1e-6)
@@ -80,7 +70,7 @@ def test_dataloader_workers_see_same_data(store_path):
 def test_version_pin(store_path):
     with pytest.raises(StoreError, match="crysbench build --variant const-res@1"):
         load_split(store_path, "train", variant="const-res@1")
-    assert len(load_split(store_path, "train", variant="dipeptide@1")) > 0
+    assert len(load_split(store_path, "train", variant="dipeptide@2")) > 0
 
 
 def test_unknown_id_and_split(store_path):

@@ -7,19 +7,10 @@ import numpy as np
 import pytest
 
 import crysbench
-from crysbench.build import build_store
 from crysbench.load import load_split
 from crysbench.maps import patterson_map, synthesize
 from crysbench.sampler import rank_batches
 from crysbench.synthesis import concat_reflections, power, synthesize_batch
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("ls") / "dip.zarr")
-    build_store("dipeptide", out=out, entries={k: entries[k] for k in ("1A8O", "4ZHL")},
-                progress=False)  # fmt: skip
-    return out
 
 
 def _close(a: np.ndarray, b: np.ndarray, rel: float = 2e-6) -> bool:

@@ -12,8 +12,8 @@ score it::
         --out runs/tiny/predictions
     crysbench evaluate runs/tiny/predictions --store dipeptide.zarr
 
-Without a store, ``--bundled dipeptide`` generates the examples in memory from the
-package's bundled PDB entries (two entries held out as test).
+Without a store, ``--bundled dipeptide@1`` generates the examples in memory from the
+package's bundled PDB entries (:class:`crysbench.MemoryStore`), split as a build splits them.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--store", help="store built by `crysbench build` (train / valid / test)")
     g.add_argument("--bundled", metavar="VARIANT",
-                   help="generate VARIANT in memory from the bundled PDB entries")  # fmt: skip
-    p.add_argument("--n-test", type=int, default=2, help="--bundled: PDB entries held out")
-    p.add_argument("--n-valid", type=int, default=1, help="--bundled: PDB entries in valid")
+                   help="generate VARIANT in memory from the bundled PDB entries, split by "
+                   "the recipe's rule (the splits of `crysbench build`)")  # fmt: skip
     p.add_argument("--limit", type=int, help="--bundled: at most N examples per entry")
 
 
@@ -59,6 +58,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="override [train] seed")
     t.add_argument("--attention", choices=["exact", "nystrom"], help="override [model] attention")
     t.add_argument("--time-limit", type=float, help="stop after the epoch that passes N seconds")
+    t.add_argument("--budget-epochs", type=int,
+                   help="train only the first N epochs of the schedule, then finish (select on "
+                   "valid, score test once): a compute budget counted in epochs")  # fmt: skip
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     t.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
     t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
@@ -120,8 +122,7 @@ def _splits(args):
 
     if args.store:
         return open_splits(store=args.store)
-    return open_splits(bundled=args.bundled, n_test=args.n_test, limit=args.limit,
-                       n_valid=args.n_valid)  # fmt: skip
+    return open_splits(bundled=args.bundled, limit=args.limit)
 
 
 def _cmd_train(args) -> int:
@@ -141,7 +142,7 @@ def _cmd_train(args) -> int:
     _, hist = train(
         ModelConfig.from_dict(mc), tc, train_ds, valid_ds, args.out, test_ds=test_ds,
         device=args.device,
-        resume=not args.no_resume, time_limit=args.time_limit,
+        resume=not args.no_resume, time_limit=args.time_limit, budget_epochs=args.budget_epochs,
         amp=False if args.no_amp else None, compile=args.compile,
         progress=False if args.no_progress else None,
         log=lambda s: print(s, flush=True),
@@ -171,7 +172,7 @@ def _cmd_predict(args) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         tfn = TemplateSource(args.templates, scale, refined=args.refined, p_refined=1.0,
-                             cell_of=ds.cell_of).fn(train=False)  # fmt: skip
+                             cell_of=ds.cell).fn(train=False)  # fmt: skip
     res = predict(model, ds, args.out, scale, dev, args.batch_size, tfn)
     print(json.dumps({"predictions": str(args.out), **res}))
     return 0
@@ -192,10 +193,17 @@ def _cmd_refine(args) -> int:
 
 
 def _cmd_recycle(args) -> int:
-    from baselines.reccrysformer.recycle import recycle
+    from baselines.reccrysformer.recycle import RecycleConfig, recycle
 
+    rc = RecycleConfig(
+        init=args.init, out=args.out, scheme=args.scheme, templates=args.templates,
+        refined=args.refined, config=args.config, epochs=args.epochs, seed=args.seed,
+        noise=args.noise, time_limit=args.time_limit, device=args.device,
+        amp=False if args.no_amp else None, compile=args.compile,
+        progress=False if args.no_progress else None,
+    )  # fmt: skip
     train_ds, valid_ds, test_ds = _splits(args)
-    recycle(args, train_ds, valid_ds, test_ds)
+    recycle(rc, train_ds, valid_ds, test_ds)
     return 0
 
 

@@ -22,6 +22,7 @@ crysbench's open density-modification engine with :func:`refine_templates`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "TemplateSource",
     "transfer_weights",
     "refine_templates",
+    "RecycleConfig",
     "recycle",
 ]
 
@@ -350,27 +352,79 @@ def refine_templates(
     return [i for i in ds.ids if seen.get(i)]
 
 
-def recycle(args, train_ds, valid_ds, test_ds=None) -> None:
-    """The ``recycle`` command: templates, weight transfer, training (recycling lrs).
+@dataclasses.dataclass
+class RecycleConfig:
+    """Settings of one recycling run (the ``recycle`` command's options).
 
-    The run lasts ``--epochs`` or the config's ``recycle_epochs`` (paper: 80), never the
+    Attributes
+    ----------
+    init : path
+        Previous run folder (weights, config, scale constants).
+    out : path
+        New run folder.
+    scheme : {"modified", "original"}
+        :data:`SCHEMES`: refined-map probability, template noise, weight transfer.
+    templates, refined : path, optional
+        Folders of ``<id>.npy`` templates and refined maps (e/Å³); templates default to
+        the ``init`` model's predictions.
+    config : str, optional
+        Training config overriding the ``init`` run's ``[train]`` table.
+    epochs : int, optional
+        Default: the config's ``recycle_epochs`` (paper: 80).
+    seed : int, optional
+    noise : float
+        Modified scheme: template noise std relative to the template's RMS.
+    time_limit : float, optional
+        Stop after the epoch that passes this many seconds.
+    device : str
+    amp : bool, optional
+        bf16 autocast (default: on for CUDA).
+    compile : bool
+    progress : bool, optional
+
+    Examples
+    --------
+    >>> RecycleConfig("runs/tiny", "runs/tiny-rec", epochs=6).scheme
+    'modified'
+    """
+
+    init: str | Path
+    out: str | Path
+    scheme: str = "modified"
+    templates: str | Path | None = None
+    refined: str | Path | None = None
+    config: str | None = None
+    epochs: int | None = None
+    seed: int | None = None
+    noise: float = 0.05
+    time_limit: float | None = None
+    device: str = "auto"
+    amp: bool | None = None
+    compile: bool = False
+    progress: bool | None = None
+
+
+def recycle(rc: RecycleConfig, train_ds, valid_ds, test_ds=None) -> None:
+    """A recycling run: templates, weight transfer, training (recycling lrs).
+
+    The run lasts ``rc.epochs`` or the config's ``recycle_epochs`` (paper: 80), never the
     initial run's epoch count.
     """
     from baselines.reccrysformer.model import load_config
     from baselines.reccrysformer.predict import predict
     from baselines.reccrysformer.train import TrainConfig, load_run, pick_device, train
 
-    dev = pick_device(args.device)
-    prev, meta = load_run(args.init, "cpu")
+    dev = pick_device(rc.device)
+    prev, meta = load_run(rc.init, "cpu")
     scale = float(meta["scales"]["density"])
-    out = Path(args.out)
+    out = Path(rc.out)
     tc = TrainConfig(meta["train"])
-    if args.config:
-        tc.update(load_config(args.config).get("train", {}))
-    tc["epochs"] = int(args.epochs if args.epochs is not None else tc["recycle_epochs"])
-    if args.seed is not None:
-        tc["seed"] = args.seed
-    templates = args.templates
+    if rc.config:
+        tc.update(load_config(rc.config).get("train", {}))
+    tc["epochs"] = int(rc.epochs if rc.epochs is not None else tc["recycle_epochs"])
+    if rc.seed is not None:
+        tc["seed"] = rc.seed
+    templates = rc.templates
     if templates is None:
         if prev.cfg.in_channels != 1:
             raise ValueError("--init is a recycling model: give --templates explicitly")
@@ -378,21 +432,22 @@ def recycle(args, train_ds, valid_ds, test_ds=None) -> None:
         for ds in (train_ds, valid_ds, test_ds):
             if ds is not None:
                 predict(prev, ds, templates, scale, dev)
-        print(f"templates from {args.init} written to {templates}", flush=True)
-    p_refined, noisy, transfer = SCHEMES[args.scheme]
+        print(f"templates from {rc.init} written to {templates}", flush=True)
+    p_refined, noisy, transfer = SCHEMES[rc.scheme]
 
     def cell_of(example_id: str) -> tuple:
         for ds in (train_ds, valid_ds, test_ds):
             if ds is None:
                 continue
             try:
-                return ds.cell_of(example_id)
+                return ds.cell(example_id)
             except KeyError:
                 continue
         raise KeyError(example_id)
 
-    src = TemplateSource(templates, scale, refined=args.refined, p_refined=p_refined,
-                         noise=args.noise if noisy else 0.0, seed=int(tc["seed"]),
+    refined = None if rc.refined is None else str(rc.refined)
+    src = TemplateSource(templates, scale, refined=rc.refined, p_refined=p_refined,
+                         noise=rc.noise if noisy else 0.0, seed=int(tc["seed"]),
                          cell_of=cell_of)  # fmt: skip
     cfg = ModelConfig.from_dict({**prev.cfg.to_dict(), "in_channels": 2})
     init_state = None
@@ -400,12 +455,12 @@ def recycle(args, train_ds, valid_ds, test_ds=None) -> None:
         torch.manual_seed(int(tc["seed"]))
         init_state = transfer_weights(prev.state_dict(), RecCrysFormer(cfg), seed=int(tc["seed"]))
     train(
-        cfg, tc, train_ds, valid_ds, out, test_ds=test_ds, device=dev, time_limit=args.time_limit,
-        amp=False if args.no_amp else None, compile=args.compile, template_fn=src,
+        cfg, tc, train_ds, valid_ds, out, test_ds=test_ds, device=dev, time_limit=rc.time_limit,
+        amp=rc.amp, compile=rc.compile, template_fn=src,
         init_state=init_state, recycling=True,
-        progress=False if args.no_progress else None, log=lambda s: print(s, flush=True),
-        extra_meta={"recycling": {"scheme": args.scheme, "init": str(args.init),
-                                  "templates": str(templates), "refined": args.refined,
+        progress=rc.progress, log=lambda s: print(s, flush=True),
+        extra_meta={"recycling": {"scheme": rc.scheme, "init": str(rc.init),
+                                  "templates": str(templates), "refined": refined,
                                   "p_refined": p_refined, "noise": src.noise}},
     )  # fmt: skip
-    (out / "recycle.json").write_text(json.dumps({"scheme": args.scheme, "init": str(args.init)}))
+    (out / "recycle.json").write_text(json.dumps({"scheme": rc.scheme, "init": str(rc.init)}))

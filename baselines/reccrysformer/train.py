@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -228,6 +227,7 @@ def train(
     resume: bool = True,
     time_limit: float | None = None,
     stop_after_epochs: int | None = None,
+    budget_epochs: int | None = None,
     amp: bool | None = None,
     compile: bool = False,
     template_fn: TemplateFn | None = None,
@@ -260,7 +260,11 @@ def train(
         Stop after the first epoch that ends past this many seconds (the schedule
         is then cut short; the log says so).
     stop_after_epochs : int, optional
-        Stop after this many epochs in total (simulates an interruption).
+        Stop after this many epochs in total (simulates an interruption: no test score).
+    budget_epochs : int, optional
+        A compute budget: train only the first this-many epochs of the ``epochs``-epoch
+        schedule (OneCycle cut short, said in the log and ``run.json``), then finish as a
+        full run does (the best validation epoch kept, the test split scored once).
     amp : bool, optional
         bf16 autocast (default: on for CUDA).
     compile : bool
@@ -324,7 +328,8 @@ def train(
     from tqdm.auto import tqdm
 
     interrupted = False
-    for epoch in range(start_epoch, epochs):
+    last = epochs if budget_epochs is None else min(epochs, int(budget_epochs))
+    for epoch in range(start_epoch, last):
         model.train()
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "mse": 0.0, "pc": 0.0, "amp_pc": 0.0}
@@ -389,6 +394,9 @@ def train(
             log(f"time limit {time_limit:.0f}s reached after epoch {done}/{epochs}; "
                 "OneCycle schedule cut short")  # fmt: skip
             break
+    if last < epochs and len(history) >= last:
+        log(f"compute budget: stopped after epoch {last} of the {epochs}-epoch schedule "
+            "(OneCycle cut short)")  # fmt: skip
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         log(f"selected the epoch-{best['epoch']} weights (best validation PC {best['pc']:.4f})")
@@ -406,6 +414,7 @@ def train(
         "train": dict(tc),
         "history": history,
         "epochs_done": len(history),
+        "budget_epochs": budget_epochs,
         "device": str(dev),
         "train_seconds_total": round(sum(h["train_seconds"] for h in history), 1),
     }
@@ -420,8 +429,3 @@ def seconds_fmt(s: float) -> str:
     h, r = divmod(s, 3600)
     m, s = divmod(r, 60)
     return (f"{h}h" if h else "") + f"{m:02d}m{s:02d}s"
-
-
-def numpy_pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two arrays: the evaluator's :func:`crysbench.metrics.pearson`."""
-    return float(metrics.pearson(np.asarray(a, np.float64), np.asarray(b, np.float64)))

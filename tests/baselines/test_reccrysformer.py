@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 import crysbench  # noqa: E402
 from baselines.reccrysformer.attention import OneWayAttention, nystrom_attention  # noqa: E402
-from baselines.reccrysformer.data import BundledSplit, batch_plan, iterate_batches  # noqa: E402
+from baselines.reccrysformer.data import batch_plan, iterate_batches  # noqa: E402
 from baselines.reccrysformer.model import (  # noqa: E402
     ModelConfig,
     RecCrysFormer,
@@ -47,6 +47,16 @@ def micro(**kw) -> RecCrysFormer:
 
 def residues(seq: str, b: int) -> torch.Tensor:
     return torch.from_numpy(residue_cubes(seq)).unsqueeze(0).repeat(b, 1, 1, 1, 1)
+
+
+def split_of(examples, split: str = "train"):
+    """A crysbench split of some examples (all in ``split``) with the residue input."""
+    store = crysbench.MemoryStore.from_examples(examples, "dipeptide@1", split=split)
+    return crysbench.load_split(store, split, residues=True)
+
+
+def _shape(ds, pos: int) -> tuple:
+    return tuple(int(x) for x in ds.store.meta["grid_shape"][ds.rows[pos]])
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +235,7 @@ STEPS = 150
 def test_tiny_model_overfits_one_batch(dipeptides):
     shapes = [e.grid_shape for e in dipeptides]
     shape = min((s for s in set(shapes) if shapes.count(s) >= 2), key=np.prod)
-    split = BundledSplit([e for e in dipeptides if e.grid_shape == shape][:2])
+    split = split_of([e for e in dipeptides if e.grid_shape == shape][:2])
     batch = next(iterate_batches(split, 2, shuffle=False))
     torch.manual_seed(0)
     fast = {"dim": 64, "ffn_dim": 64, "stem_kernel": 3, "post_kernel": 3}  # CPU budget
@@ -246,23 +256,33 @@ def test_tiny_model_overfits_one_batch(dipeptides):
 
 
 def _splits(dipeptides):
-    """train (10), valid (3) and test (3) examples of 3JQH."""
-    train_ds = BundledSplit(dipeptides[:10])
-    valid_ds = BundledSplit(dipeptides[13:16], train_ds.scales)
-    test_ds = BundledSplit(dipeptides[10:13], train_ds.scales)
-    return train_ds, valid_ds, test_ds
+    """train (10), valid (3) and test (3) examples of 3JQH, one in-memory store."""
+    labels = {ex.id: "train" for ex in dipeptides[:10]}
+    labels |= {ex.id: "test" for ex in dipeptides[10:13]}
+    labels |= {ex.id: "valid" for ex in dipeptides[13:16]}
+    store = crysbench.MemoryStore.from_examples(dipeptides[:16], "dipeptide@1", split=labels)
+    return tuple(crysbench.load_split(store, s, residues=True) for s in ("train", "valid", "test"))
 
 
 def test_average_batch_size_and_determinism(dipeptides):
-    ds = BundledSplit(dipeptides)
+    ds = split_of(dipeptides)
     plan = batch_plan(ds, 4, True, 0, 3)
     assert sorted(np.concatenate(plan).tolist()) == list(range(len(ds)))
-    assert all(len({ds.shapes[i] for i in b}) == 1 for b in plan)
+    assert all(len({_shape(ds, i) for i in b}) == 1 for b in plan)
     assert [b.tolist() for b in plan] == [b.tolist() for b in batch_plan(ds, 4, True, 0, 3)]
+    # each bucket of n is cut into max(1, round(n / 4)) nearly equal batches (average 4)
+    for shape, pos in ds.buckets.items():
+        sizes = sorted(len(b) for b in plan if _shape(ds, int(b[0])) == shape)
+        assert len(sizes) == max(1, round(len(pos) / 4)) and sizes[-1] - sizes[0] <= 1
+    batches = list(iterate_batches(ds, 4, True, 0, 3))
+    assert [b["id"] for b in batches] == [[ds.ids[i] for i in p] for p in plan]
+    first = ds.get_batch(plan[0])  # the loader's tensors are the split's own arrays
+    assert np.array_equal(batches[0]["density"][:, 0].numpy(), first["density"])
+    assert np.array_equal(batches[0]["residues"].numpy(), first["residues"])
 
 
 def test_resumed_run_equals_uninterrupted(dipeptides, tmp_path):
-    train_ds, test_ds, _ = _splits(dipeptides)
+    train_ds, _, test_ds = _splits(dipeptides)
     cfg = ModelConfig(**{**MICRO, "stem_kernel": 3, "post_kernel": 3})
     tc = {"epochs": 2, "batch_size": 4}
     quiet = dict(progress=False, log=lambda s: None)
@@ -319,23 +339,24 @@ def test_weight_transfer_keeps_half_of_first_conv():
 
 
 def test_templates_refined_substitution_and_noise(dipeptides):
-    ds = BundledSplit(dipeptides[:6])
+    ds = split_of(dipeptides[:6])
     ids = ds.ids
     scale = ds.scales["density"]
-    templates = {i: np.full(ds.shapes[n], 0.5 * scale, np.float32) for n, i in enumerate(ids)}
-    refined = {ids[0]: ds.density[0]}
+    templates = {i: np.full(_shape(ds, n), 0.5 * scale, np.float32) for n, i in enumerate(ids)}
+    rho0 = ds.example(ids[0]).density
+    refined = {ids[0]: rho0}
     src = TemplateSource(templates, scale, refined=refined, p_refined=0.5, noise=0.1,
-                         cell_of=ds.cell_of)  # fmt: skip
-    batch = {"id": [ids[0]], "patterson": torch.zeros(1, 1, *ds.shapes[0])}
+                         cell_of=ds.cell)  # fmt: skip
+    batch = {"id": [ids[0]], "patterson": torch.zeros(1, 1, *_shape(ds, 0))}
     ev = src(batch, 0, training=False)  # evaluation: the refined map, no noise
-    np.testing.assert_allclose(ev[0, 0].numpy(), postprocess_refined(ds.density[0],
-                               ds.cell_of(ids[0]), scale=scale))  # fmt: skip
+    np.testing.assert_allclose(ev[0, 0].numpy(), postprocess_refined(rho0, ds.cell(ids[0]),
+                               scale=scale))  # fmt: skip
     assert -0.5 < float(ev.min()) < 0 < float(ev.max()) < 1.5  # the dataset scale, not [-1, 1]
     draws = [src(batch, e, training=True) for e in range(20)]
     used_refined = [bool((d - ev).abs().max() < 0.5) for d in draws]
     assert 0 < sum(used_refined) < 20  # substitution with probability p_refined
     torch.testing.assert_close(src(batch, 3, True), draws[3])  # a function of (seed, epoch, id)
-    b1 = {"id": [ids[1]], "patterson": torch.zeros(1, 1, *ds.shapes[1])}
+    b1 = {"id": [ids[1]], "patterson": torch.zeros(1, 1, *_shape(ds, 1))}
     t = src(b1, 0, training=True)[0, 0].numpy()
     assert abs(t.mean() - 0.5) < 0.01 and 0.03 < t.std() < 0.07  # noise 0.1 x RMS 0.5
 

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import crysbench  # noqa: E402
 from baselines.reccrysformer import __main__ as cli  # noqa: E402
-from baselines.reccrysformer.data import BundledSplit  # noqa: E402
 from baselines.reccrysformer.model import (  # noqa: E402
     ModelConfig,
     RecCrysFormer,
@@ -132,16 +132,18 @@ def test_weight_transfer_noise_is_one_percent_of_each_tensor():
 
 
 def test_refined_templates_share_the_targets_value_distribution(dipeptides):
-    ds = BundledSplit(dipeptides[:8])
+    store = crysbench.MemoryStore.from_examples(dipeptides[:8], "dipeptide", split="train")
+    ds = crysbench.load_split(store, "train")
     scale = ds.scales["density"]
     for n in range(3):
-        target = ds.density[n] / scale
-        out = postprocess_refined(ds.density[n], ds.cell_of(ds.ids[n]), scale=scale)
+        rho = ds.example(n).density
+        target = rho / scale
+        out = postprocess_refined(rho, ds.cell(n), scale=scale)
         assert abs(float(np.median(out)) - float(np.median(target))) < 0.05
         assert float(np.mean(out <= -0.9)) == 0.0  # the paper's min-max put ~90 % at -1
         assert 0.5 < float(out.max()) / float(target.max()) < 1.5
         assert abs(float(out.mean())) < 1e-3  # no F000, like the targets
-        literal = postprocess_refined(ds.density[n], ds.cell_of(ds.ids[n]))
+        literal = postprocess_refined(rho, ds.cell(n))
         assert float(np.mean(literal <= -0.99)) > 0.5  # what the scale fixes
 
 
@@ -182,23 +184,24 @@ def test_paper_config_step_on_the_largest_const_res_grid():
 # -- clean validation --------------------------------------------------------------------
 
 
-class _Spy(BundledSplit):
+class _Spy(crysbench.SplitDataset):
     """A split that records, in a shared event list, every batch read from it."""
 
-    def __init__(self, examples, scales, name, events):
-        super().__init__(examples, scales)
-        self.name, self.events = name, events
+    def __init__(self, store, split, events):
+        super().__init__(store, split, residues=True)
+        self.name, self.events = split, events
 
-    def get_batch(self, positions):
+    def get_batch(self, positions, atoms=False):
         self.events.append(self.name)
-        return super().get_batch(positions)
+        return super().get_batch(positions, atoms)
 
 
 def test_training_reads_the_test_split_only_once_at_the_end(dipeptides, tmp_path):
     events: list[str] = []
-    tr = _Spy(dipeptides[:8], None, "train", events)
-    va = _Spy(dipeptides[8:11], tr.scales, "valid", events)
-    te = _Spy(dipeptides[11:14], tr.scales, "test", events)
+    labels = {e.id: s for s, exs in (("train", dipeptides[:8]), ("valid", dipeptides[8:11]),
+                                      ("test", dipeptides[11:14])) for e in exs}  # fmt: skip
+    store = crysbench.MemoryStore.from_examples(dipeptides[:14], "dipeptide", split=labels)
+    tr, va, te = (_Spy(store, s, events) for s in ("train", "valid", "test"))
 
     def log(msg: str) -> None:
         if msg.startswith("epoch="):
@@ -221,3 +224,27 @@ def test_training_reads_the_test_split_only_once_at_the_end(dipeptides, tmp_path
     assert meta["test"]["n"] == 3 and 1 <= meta["selected_epoch"] <= 3
     best = max(hist, key=lambda h: h["valid_pc"])
     assert meta["selected_epoch"] == best["epoch"] and meta["valid_pc"] == best["valid_pc"]
+
+
+def test_epoch_budget_is_the_start_of_the_full_schedule_then_a_clean_finish(dipeptides, tmp_path):
+    labels = {e.id: s for s, exs in (("train", dipeptides[:8]), ("valid", dipeptides[8:11]),
+                                      ("test", dipeptides[11:14])) for e in exs}  # fmt: skip
+    store = crysbench.MemoryStore.from_examples(dipeptides[:14], "dipeptide", split=labels)
+    tr, va, te = (crysbench.load_split(store, s, residues=True) for s in ("train", "valid", "test"))
+    cfg, tc = ModelConfig(**MICRO), {"epochs": 3, "batch_size": 4}
+    quiet = dict(device="cpu", progress=False, log=lambda s: None)
+    _, full = train(cfg, tc, tr, va, tmp_path / "full", test_ds=te, **quiet)
+    logs: list[str] = []
+    _, cut = train(cfg, tc, tr, va, tmp_path / "cut", test_ds=te, budget_epochs=1,
+                   **{**quiet, "log": logs.append})  # fmt: skip
+    drop = ("train_seconds", "examples_per_s")
+    assert len(cut) == 1 and len(full) == 3
+    assert {k: v for k, v in cut[0].items() if k not in drop} == {
+        k: v for k, v in full[0].items() if k not in drop
+    }  # the first epoch of the 3-epoch schedule, not a 1-epoch schedule
+    import json
+
+    meta = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert meta["budget_epochs"] == 1 and meta["selected_epoch"] == 1
+    assert meta["test"]["n"] == 3  # the test split is still scored, once
+    assert any("stopped after epoch 1 of the 3-epoch schedule" in m for m in logs)

@@ -193,28 +193,38 @@ def test_solve_rejects_unknown_engine():
 # --------------------------------------------------------- the store path
 
 
-class FakeStore:
-    variant = "const-res@1"
-    fingerprint = "fake"
+def as_example(ns, rate: float = 3.0):
+    """A :func:`tiny_example` as the package's example record (one residue per atom)."""
+    import crysbench
 
-    def __init__(self, examples):
-        self._ex = {e.id: e for e in examples}
+    k = len(ns.elements)
+    return crysbench.Example(
+        id=ns.id, pdb_id=ns.id[:4], entity=1, chain="A", start=1, sequence="G" * k,
+        elements=ns.elements, atom_names=np.array(["X"] * k), residue_names=np.array(["GLY"] * k),
+        residue_index=np.arange(k, dtype=np.int32), positions=ns.positions, cell=ns.cell,
+        dmin=ns.dmin, rate=rate, grid_shape=tuple(ns.grid_shape), hkl=ns.hkl, F=ns.F,
+    )  # fmt: skip
 
-    def ids(self, split=None):
-        return sorted(self._ex) if split == "test" else []
 
-    def get(self, key):
-        return Blind(self._ex[key])
+def blind_store(examples):
+    """A :class:`crysbench.MemoryStore` (all test) whose ``get`` gives :class:`Blind` views."""
+    import crysbench
+
+    class BlindStore(crysbench.MemoryStore):
+        def get(self, key, verify=True):
+            return Blind(super().get(key, verify))
+
+    return BlindStore.from_examples([as_example(e) for e in examples], "const-res@1", "test")
 
 
 def test_solve_store_writes_predictions_and_resumes(tmp_path):
-    store = FakeStore([tiny_example(20), tiny_example(21)])
+    store = blind_store([tiny_example(20), tiny_example(21)])
     kw = dict(trials=4, params=Params(hio_iters=200))
     rows = solve_store(store, "test", tmp_path, progress=False, **kw)
     assert len(rows) == 2
     for i in store.ids("test"):
         arr = np.load(tmp_path / f"{i}.npy")
-        assert arr.shape == tuple(store._ex[i].grid_shape) and arr.dtype == np.float32
+        assert arr.shape == store.get(i).grid_shape and arr.dtype == np.float32
     with open(tmp_path / "trials.csv") as fh:
         table = list(csv.DictReader(fh))
     assert [r["id"] for r in table] == store.ids("test")
@@ -225,7 +235,7 @@ def test_solve_store_writes_predictions_and_resumes(tmp_path):
 def test_cli_solve(tmp_path, monkeypatch, capsys):
     import crysbench
 
-    store = FakeStore([tiny_example(22)])
+    store = blind_store([tiny_example(22)])
     fake_module = types.SimpleNamespace(open_store=lambda path: store)
     monkeypatch.setitem(__import__("sys").modules, "crysbench.store", fake_module)
     monkeypatch.setattr(crysbench, "store", fake_module, raising=False)

@@ -80,14 +80,10 @@ def test_unknown_kind_is_refused(examples):
         trivial_map("oracle", _item(examples[0]))
 
 
-def test_predict_split_writes_evaluator_format(tmp_path):
-    entries = crysbench.bundled_entries()
-    out = tmp_path / "s.zarr"
-    crysbench.build_store("dipeptide", out=str(out), entries={"3JQH": entries["3JQH"]},
-                          progress=False)  # fmt: skip
-    store = crysbench.open_store(str(out))
-    split = next(s for s in ("test", "train", "valid") if store.ids(s))
-    n = predict_split(str(out), "blob", tmp_path / "pred", split=split)
+def test_predict_split_writes_evaluator_format(store_path, tmp_path):
+    store = crysbench.open_store(store_path)
+    split = "test"
+    n = predict_split(store_path, "blob", tmp_path / "pred", split=split)
     assert n == len(store.ids(split))
     preds = crysbench.load_predictions(tmp_path / "pred")
     assert set(preds) == set(store.ids(split))
