@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 
 from crysbench._version import __version__
-from crysbench.splits import assign_split
+from crysbench.splits import SPLIT_CODES, assign_split
 from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
 from crysbench.storewriter import StoreLayout, StoreWriter
@@ -35,8 +35,6 @@ __all__ = [
     "finish_store",
     "attrs_report",
 ]
-
-SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 
 
 def reason_category(reason: str) -> str:
@@ -377,7 +375,7 @@ def finish_store(
         "counts": counts,
         "entries": dict(entries_by_split),
         "fingerprint": fingerprint,
-        "normalization": normalization(plan),
+        "normalization": normalization(plan["entry_stats"], plan["entry_codes"]),
         "buckets": buckets,
     }
     writer.finish({**attrs, "report": attrs_report(report)})
@@ -401,14 +399,28 @@ def fingerprint_of_lines(blocks: list[np.ndarray]) -> str:
     return hashlib.sha256(b"\n".join(lines.tolist())).hexdigest()
 
 
-def normalization(plan: dict) -> dict:
+def normalization(stats: dict[str, np.ndarray], codes: np.ndarray) -> dict:
     """Dataset-wide scaling constants from the training split (paper: max |value|).
 
-    Taken over the training split's entries from their per-entry extremes (the same
-    numbers as over its examples). The Patterson scale is its largest origin peak (no
-    Patterson value exceeds P(0) in magnitude), so only its maximum is recorded.
+    Parameters
+    ----------
+    stats : dict of ndarray
+        ``density_max``, ``density_min``, ``patterson_max`` of each group of examples
+        (an entry in the build, an example in :class:`crysbench.MemoryStore`); ``nan``
+        for a group without examples. Extremes of extremes are the split's extremes.
+    codes : ndarray of int
+        Split code of each group (:data:`SPLIT_CODES`).
+
+    The Patterson scale is its largest origin peak (no Patterson value exceeds P(0) in
+    magnitude), so only its maximum is recorded.
+
+    Examples
+    --------
+    >>> st = {"density_max": np.array([2.0, 5.0]), "density_min": np.array([-3.0, -1.0]),
+    ...       "patterson_max": np.array([9.0, 7.0])}
+    >>> normalization(st, np.array([0, 2]))["density"]["scale"]  # the test entry is ignored
+    3.0
     """
-    stats, codes = plan["entry_stats"], plan["entry_codes"]
     has = ~np.isnan(stats["patterson_max"])
     train = has & (codes == SPLIT_CODES["train"])
     sel = train if train.any() else has

@@ -29,13 +29,11 @@ import gemmi
 import numpy as np
 
 from crysbench.example import Example
-from crysbench.splits import assign_split, split_fingerprint
+from crysbench.splits import SPLIT_CODES, assign_split, split_fingerprint
 from crysbench.variants import get_variant
 
 __all__ = ["MemoryStore", "SPLIT_CODES"]
 
-#: Split codes of the ``split`` meta column (as in a zarr store).
-SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 _SPLIT_NAMES = {v: k for k, v in SPLIT_CODES.items()}
 _COUNTER = itertools.count()
 
@@ -276,9 +274,9 @@ def _normalization(examples: Sequence[Example], codes: np.ndarray) -> dict:
     if not len(examples):
         return {"density": {"scale": 1.0}, "patterson": {"scale": 1.0}}
     dens = [ex.density for ex in examples]
-    plan = {
-        "density_max": np.array([d.max() for d in dens], dtype=np.float32),
-        "density_min": np.array([d.min() for d in dens], dtype=np.float32),
+    stats = {  # each example its own group; float32 extremes, as the build keeps them
+        "density_max": np.array([d.max() for d in dens], dtype=np.float32).astype(np.float64),
+        "density_min": np.array([d.min() for d in dens], dtype=np.float32).astype(np.float64),
         # P(0) = (2/V) Σ |F|² over the half sphere, as crysbench.build_entry records it
         "patterson_max": np.array(
             [
@@ -288,4 +286,4 @@ def _normalization(examples: Sequence[Example], codes: np.ndarray) -> dict:
             dtype=np.float64,
         ),  # fmt: skip
     }
-    return normalization(plan, codes == SPLIT_CODES["train"])
+    return normalization(stats, np.asarray(codes))

@@ -20,6 +20,9 @@ import functools
 import hashlib
 from collections.abc import Iterable
 
+#: The one-byte code of each split in a store's ``meta/split`` column.
+SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+
 __all__ = ["assign_split", "split_fingerprint", "split_uniform", "shipped_split"]
 
 

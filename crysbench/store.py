@@ -69,7 +69,8 @@ __all__ = [
 
 SCHEMA_VERSION = 3  # 3: blocks own whole shards (refl_start/n_refl); 2: one (R, 5) table
 
-_SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+from crysbench.splits import SPLIT_CODES as _SPLIT_CODES  # noqa: E402
+
 _SPLIT_NAMES = {v: k for k, v in _SPLIT_CODES.items()}
 _ELEMENT_NAMES = {z: gemmi.Element(z).name for z in range(1, 100)}
 
