@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from crysbench.fingerprints import fingerprint_mismatch
 from crysbench.store import StoreError
 
 __all__ = [
@@ -378,11 +379,12 @@ def verify_store(
     recomputed = None
     if not any(p.startswith(("meta/id", "meta/split", "meta/checksum")) for p in problems):
         recomputed = recomputed_fingerprint(store)
-        if recomputed != fp:
-            problems.append(
-                f"zarr.json fingerprint {fp} is not the one of the test ids and checksums "
-                f"({recomputed}): edited store attributes"
-            )
+        problem = fingerprint_mismatch(
+            fp, recomputed, store.attrs.get("variant"), "zarr.json",
+            "its test ids and checksums", hint="edited store attributes",
+        )  # fmt: skip
+        if problem is not None:
+            problems.append(problem)
     damaged: set[str] = set()
     layout_ok = not any("zarr.json" in p or "offsets" in p or "runs from" in p for p in problems)
     for start in range(0, n, block) if layout_ok else ():

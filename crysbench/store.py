@@ -226,16 +226,16 @@ class Store:
         """
         fp = str(self.attrs["fingerprint"])
         if not getattr(self, "_fingerprint_ok", False):
+            from crysbench.fingerprints import fingerprint_mismatch
             from crysbench.integrity import IntegrityError, recomputed_fingerprint
 
-            again = recomputed_fingerprint(self)
-            if again != fp:
-                raise IntegrityError(
-                    self.path,
-                    [f"zarr.json: test fingerprint {fp} is not the one of the test ids and "
-                     f"their checksums ({again}): edited attributes or damaged meta/id, "
-                     "meta/split or meta/checksum"],
-                )  # fmt: skip
+            problem = fingerprint_mismatch(
+                fp, recomputed_fingerprint(self), self.variant, "zarr.json",
+                "its test ids and checksums",
+                hint="edited attributes or damaged meta/id, meta/split or meta/checksum",
+            )  # fmt: skip
+            if problem is not None:
+                raise IntegrityError(self.path, [problem])
             self._fingerprint_ok = True
         return fp
 
