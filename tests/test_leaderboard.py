@@ -176,9 +176,7 @@ def test_wrong_fingerprint_fails(entry, results, store):
     assert f"store_fingerprint has {'0' * 64}, the board has {store.fingerprint}" in msg
     bad = copy.deepcopy(results[0])
     bad["store_fingerprint"] = "f" * 64
-    with pytest.raises(
-        lb.LeaderboardError, match="mismatch .* has f{64}, the board has"
-    ):
+    with pytest.raises(lb.LeaderboardError, match="mismatch .* has f{64}, the board has"):
         lb.write_submission(entry.parent, "other", [bad], dict(META, method="Other"))
     with pytest.raises(lb.LeaderboardError, match="no board under .* has test fingerprint"):
         lb.find_board(entry.parent.parent.parent, "f" * 64, "const-res@1")
