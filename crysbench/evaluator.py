@@ -264,8 +264,18 @@ class Evaluator:
         ----------
         predictions : path or mapping
             See :attr:`expected_input_format`.
-        allow_missing, n_jobs, progress, journal, backend, scheduler
-            As for :meth:`evaluate`.
+        allow_missing : bool
+            Accept a subset of the split; the others are listed as ``missing``.
+        n_jobs : int
+            Worker processes.
+        progress : bool
+            Progress bar on stderr.
+        journal : path, optional
+            Row journal that makes the run resumable.
+        backend : {"loky", "dask"}
+            Where the workers run.
+        scheduler : str or distributed.Client, optional
+            Dask scheduler.
 
         Returns
         -------
@@ -385,10 +395,26 @@ def evaluate(
     store : Store-like
         ``.ids(split)``, ``.get(id)``, ``.fingerprint``, ``.variant`` (a known variant); a
         crysbench :class:`~crysbench.store.Store` is read column-wise and in chunks.
-    split, engine, origin_search, hand_search, engine_settings
-        As for :class:`Evaluator`.
-    allow_missing, n_jobs, progress, journal, backend, scheduler
-        As for :meth:`Evaluator.evaluate`.
+    split : str
+        The split scored.
+    engine : str or engine object
+        ``"builtin"``, ``"shelxe"`` or ``"none"``.
+    allow_missing : bool
+        Accept a subset of the split.
+    origin_search, hand_search : bool
+        Align origins / hands first.
+    n_jobs : int
+        Worker processes.
+    progress : bool
+        Progress bar on stderr.
+    engine_settings : dict, optional
+        Keyword arguments of the engine.
+    journal : path, optional
+        Row journal that makes the run resumable.
+    backend : {"loky", "dask"}
+        Where the workers run.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler.
 
     Returns
     -------

@@ -65,7 +65,16 @@ _SUFFIXES = (".npy", ".ccp4", ".map")
 
 
 class EvaluationError(ValueError):
-    """Invalid predictions; the message lists every problem with the ids concerned."""
+    """Invalid predictions; the message lists every problem with the ids concerned.
+
+    Parameters
+    ----------
+    message : str
+        Every problem, one per line.
+    problems : dict, optional
+        Kind of problem (``"unknown"``, ``"shape"``, ``"fingerprint"``, ...) → the ids or
+        descriptions concerned; kept as :attr:`problems`.
+    """
 
     def __init__(self, message: str, problems: dict[str, list[str]] | None = None):
         super().__init__(message)
@@ -360,7 +369,17 @@ def _load_npz(path: Path) -> Predictions:
 
 
 def load_predictions(path_or_mapping: str | Path | Mapping[str, Any]) -> Predictions:
-    """Predictions from a folder, a zarr group, an ``.npz`` file or a mapping id → array.
+    """Open predictions: a folder, a zarr group, an ``.npz`` file or a mapping id → array.
+
+    Parameters
+    ----------
+    path_or_mapping : str, Path or mapping
+        Where the predictions are (see :data:`INPUT_FORMAT`), or the maps themselves.
+
+    Returns
+    -------
+    Predictions
+        A lazy mapping id → map.
 
     Raises
     ------
