@@ -316,10 +316,10 @@ class Store(TableReader):
         Returns
         -------
         dict
-            The report of :func:`crysbench.integrity.verify_store` (``crysbench verify``);
+            The report of :func:`crysbench.verification.verify_store` (``crysbench verify``);
             ``problems`` is empty for an intact store.
         """
-        from crysbench.integrity import verify_store
+        from crysbench.verification import verify_store
 
         return verify_store(self, block=block, progress=progress)
 
