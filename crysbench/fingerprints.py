@@ -5,8 +5,9 @@ map checksums) travels with everything made from it: the predictions' ``meta.jso
 ``results.json``, a submission's ``meta.json``, a board's ``board.json``. Wherever two of
 them meet, :func:`fingerprint_mismatch` compares them and words the problem; the store
 (recomputed fingerprint), the evaluator (predictions vs store), ``crysbench verify`` and
-the leaderboard checks (results and meta vs board, meta vs store) all call it, so the
-message names both fingerprints and the variant the same way everywhere.
+the leaderboard checks (results and meta vs board, meta vs store) all call it and raise
+their own error with its message, which names both fingerprints and the variant the same
+way everywhere.
 
 Examples
 --------
@@ -20,11 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FingerprintError", "check_fingerprint", "fingerprint_mismatch"]
-
-
-class FingerprintError(ValueError):
-    """Two test fingerprints that should be equal differ (see :func:`check_fingerprint`)."""
+__all__ = ["fingerprint_mismatch"]
 
 
 def _has(what: str) -> str:
@@ -74,42 +71,3 @@ def fingerprint_mismatch(
         f"{found_in} {_has(found_in)} {found}, {expected_in} {_has(expected_in)} {expected}"
     )
     return f"{line}; {hint}" if hint else line
-
-
-def check_fingerprint(
-    found: Any,
-    expected: Any,
-    variant: str | None,
-    found_in: str,
-    expected_in: str,
-    hint: str = "",
-) -> None:
-    """Raise :class:`FingerprintError` when :func:`fingerprint_mismatch` finds a problem.
-
-    Parameters
-    ----------
-    found, expected : str or None
-        The two fingerprints (None: not recorded, nothing to check).
-    variant : str or None
-        The variant named in the message.
-    found_in, expected_in : str
-        Where each fingerprint comes from.
-    hint : str, optional
-        What to do about it.
-
-    Raises
-    ------
-    FingerprintError
-        The fingerprints differ.
-
-    Examples
-    --------
-    >>> check_fingerprint("abc", "abc", "const-res@2", "the results", "the board")
-    >>> check_fingerprint("abc", "abd", "const-res@2", "the results", "the board")
-    Traceback (most recent call last):
-    ...
-    crysbench.fingerprints.FingerprintError: test fingerprint mismatch (const-res@2): the results have abc, the board has abd
-    """  # noqa: E501
-    problem = fingerprint_mismatch(found, expected, variant, found_in, expected_in, hint)
-    if problem is not None:
-        raise FingerprintError(problem)

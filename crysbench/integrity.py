@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from crysbench.store import StoreError
+from crysbench.store_format import StoreError
 
 __all__ = [
     "IntegrityError",
@@ -267,7 +267,7 @@ def check_rows(
     dict
         ``{reason: [row, …]}``: checksum mismatch, NaN/inf F, non-integer hkl, none read.
     """
-    from crysbench.store import example_checksum
+    from crysbench.store_format import example_checksum
 
     m = store.meta
     bad: dict[str, list[int]] = {}

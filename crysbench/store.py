@@ -58,6 +58,7 @@ from crysbench.store_format import (
     SCHEMA_VERSION,
     SPLIT_CODES,
     SPLIT_NAMES,
+    StoreError,
     blosc_codec,
     compressor,
     disk_usage,
@@ -79,10 +80,6 @@ __all__ = [
     "blosc_codec",
     "disk_usage",
 ]
-
-
-class StoreError(ValueError):
-    """A store that is missing, incomplete, or built with another recipe."""
 
 
 @dataclasses.dataclass

@@ -28,12 +28,18 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLIT_CODES",
     "SPLIT_NAMES",
+    "StoreError",
     "blosc_codec",
     "compressor",
     "disk_usage",
     "example_checksum",
     "write_arrays",
 ]
+
+
+class StoreError(ValueError):
+    """A store that is missing, incomplete, or built with another recipe."""
+
 
 SCHEMA_VERSION = 3  # 3: blocks own whole shards (refl_start/n_refl); 2: one (R, 5) table
 
