@@ -333,6 +333,7 @@ class Evaluator:
         scheduler: Any,
     ) -> dict:
         """Validate and score; ``rows``, ``missing``, ``engine`` (name) and ``settings``."""
+        from crysbench.journal import run_header
         from crysbench.scoring import score_all
 
         store, split = self._need_store(), self.split
@@ -347,28 +348,13 @@ class Evaluator:
             "phase_error_weights": "|F_true|",
             "allow_missing": bool(allow_missing),
         }
-        header = _run_header(preds, store, split, eng, settings)
+        header = run_header(preds, store, split, eng.name, settings)
         rows = score_all(
             store, split, preds, ids, self.shell_edges, refine_engine, self.origin_search,
             self.hand_search, n_jobs=n_jobs, progress=progress, journal=journal, header=header,
             backend=backend, scheduler=scheduler,
         )  # fmt: skip
         return {"rows": rows, "missing": missing, "engine": eng.name, "settings": settings}
-
-
-def _run_header(preds: Predictions, store: Any, split: str, eng: Any, settings: dict) -> dict:
-    """What identifies one evaluation, for its journal."""
-    from crysbench._version import __version__
-
-    return {
-        "crysbench_version": __version__,
-        "variant": str(getattr(store, "variant", "")),
-        "store_fingerprint": getattr(store, "fingerprint", None),
-        "split": split,
-        "predictions": preds.source if preds.kind == "mapping" else os.path.abspath(preds.source),
-        "engine": eng.name,
-        "settings": settings,
-    }
 
 
 def evaluate(
