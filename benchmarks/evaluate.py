@@ -31,9 +31,10 @@ import gemmi
 import numpy as np
 
 import crysbench
-from crysbench.evaluate import evaluate_example, shared_shell_edges
 from crysbench.maps import synthesize
 from crysbench.refine.builtin import BuiltinEngine
+from crysbench.rows import evaluate_example
+from crysbench.rows import shell_edges as shared_shell_edges
 from crysbench.structures import bundled_entries
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,20 +10,23 @@ build_store, open_store, load_split
     Build a versioned zarr store; open it; load a split for training.
 StoreWriter, StoreLayout
     The one writer of the store layout (blocks that own whole shards).
-evaluate, metrics
-    Score predicted maps (Pearson, phase error by shell, refinement rate).
+Evaluator, evaluate, metrics
+    Score predicted maps (Pearson, phase error by shell, refinement rate): the
+    OGB-style :class:`~crysbench.evaluator.Evaluator` and its one-call form.
+load_predictions, write_predictions, write_results
+    Predictions containers and results files.
 """
 
 from crysbench import metrics
 from crysbench._version import __version__
 from crysbench.build import BuildError, build_store
-from crysbench.evaluate import EvaluationError, load_predictions, write_results
-from crysbench.evaluate import evaluate as evaluate  # the function; module: crysbench.evaluate
+from crysbench.evaluator import Evaluator, evaluate
 from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
 from crysbench.memstore import MemoryStore
-from crysbench.predictions import write_predictions
+from crysbench.predictions import EvaluationError, load_predictions, write_predictions
 from crysbench.residue_density import residue_cubes
+from crysbench.results import write_results
 from crysbench.segments import Rejection, Segment, cut_segments
 from crysbench.store import Store, StoreError, open_store
 from crysbench.storelike import StoreLike
@@ -37,6 +40,7 @@ __all__ = [
     "BuildError",
     "StoreLayout",
     "StoreWriter",
+    "Evaluator",
     "evaluate",
     "EvaluationError",
     "load_predictions",

@@ -48,7 +48,7 @@ class LazyColumns(Mapping):
             try:
                 self._data[name] = self._group[name][...]
             except Exception as exc:  # a chunk that does not decode or fit its shape
-                from crysbench.store import StoreError
+                from crysbench.store_format import StoreError
 
                 raise StoreError(
                     f"meta/{name}: damaged store, its metadata cannot be read "

@@ -15,40 +15,29 @@ independently.
 - **Examples** (:func:`check_rows`): each example's reflections against its stored
   ``checksum`` (SHA-256 of hkl, F and grid, see :func:`crysbench.store.example_checksum`),
   finite F and integral hkl; atoms with real elements, names and finite positions.
-- **Chunks** (:func:`check_chunks`): arrays that can never hold a chunk of fill values
-  must have every chunk on disk.
 
 :meth:`crysbench.store.Store.get` and :meth:`~crysbench.store.Store.read_reflections`
 run the metadata check once per opened store and the example checks on every read
-(``verify=True``, the default); :func:`verify_store` (``crysbench verify STORE``) runs all
-of them over every example, streamed in blocks.
-
-Examples
---------
->>> import crysbench, tempfile  # doctest: +SKIP
->>> store = crysbench.open_store("const-res.zarr")  # doctest: +SKIP
->>> verify_store(store)["problems"]  # doctest: +SKIP
-[]
+(``verify=True``, the default); the whole-store scan (chunks on disk, every example in
+blocks: ``crysbench verify STORE``) is :mod:`crysbench.verification`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from crysbench.store import StoreError
+from crysbench.store_format import StoreError
 
 __all__ = [
     "IntegrityError",
     "check_meta",
     "check_rows",
     "check_atoms",
-    "check_chunks",
     "recomputed_fingerprint",
-    "verify_store",
 ]
 
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -61,7 +50,8 @@ _TABLES = {
     "atoms/xyz": ((3,), "f4"),
 }
 #: Arrays whose chunks may legitimately be all fill values (so may be absent on disk).
-_MAY_BE_EMPTY = {"meta/split", "meta/bucket", "meta/start", "meta/density_min"}
+#: Arrays that may hold chunks of fill values (zeros), so may lack chunks on disk.
+MAY_BE_EMPTY = {"meta/split", "meta/bucket", "meta/start", "meta/density_min"}
 _MAX_LISTED = 8
 
 
@@ -95,7 +85,8 @@ def _strings(a: np.ndarray) -> np.ndarray:
     return np.array([str(x) for x in a.tolist()], dtype=str) if len(a) else np.array([], str)
 
 
-def _ids(store: Any, rows: np.ndarray | Sequence[int]) -> str:
+def ids_text(store: Any, rows: np.ndarray | Sequence[int]) -> str:
+    """The ids of some rows for a message: the first few, then how many more."""
     rows = np.asarray(rows)
     names = [str(store.meta["id"][r]) if r < len(store.meta["id"]) else f"row {r}" for r in rows]
     more = len(names) - _MAX_LISTED
@@ -107,7 +98,7 @@ def _bad_rows(store: Any, name: str, mask: np.ndarray, what: str) -> list[str]:
     if not len(rows):
         return []
     return [
-        f"{name}: {what} for {len(rows)} example(s) ({_ids(store, rows)}); "
+        f"{name}: {what} for {len(rows)} example(s) ({ids_text(store, rows)}); "
         "a missing or damaged chunk"
     ]
 
@@ -276,7 +267,7 @@ def check_rows(
     dict
         ``{reason: [row, …]}``: checksum mismatch, NaN/inf F, non-integer hkl, none read.
     """
-    from crysbench.store import example_checksum
+    from crysbench.store_format import example_checksum
 
     m = store.meta
     bad: dict[str, list[int]] = {}
@@ -296,7 +287,7 @@ def check_rows(
 def rows_error(store: Any, array: str, bad: dict[str, list[int]]) -> IntegrityError:
     """An :class:`IntegrityError` naming ``array`` and the rows of :func:`check_rows`."""
     lines = [
-        f"{array}: {why} for {len(rs)} example(s) ({_ids(store, rs)}); "
+        f"{array}: {why} for {len(rs)} example(s) ({ids_text(store, rs)}); "
         "damaged, edited or missing chunk"
         for why, rs in bad.items()
     ]
@@ -325,109 +316,3 @@ def check_atoms(store: Any, row: int, atoms: dict[str, np.ndarray]) -> list[str]
     elif len(xyz) > 1 and not (xyz.std(0) > 0).any():
         out.append("all atoms at one point")
     return [f"atoms: {why} for example {eid}" for why in out]
-
-
-def check_chunks(store: Any) -> list[str]:
-    """Arrays with chunks missing on disk (only arrays that never hold a fill-value chunk)."""
-    out = []
-
-    def visit(group: Any, prefix: str) -> None:
-        for name, arr in group.arrays():
-            key = f"{prefix}{name}"
-            if key in _MAY_BE_EMPTY or key.startswith("rejections/") or arr.size == 0:
-                continue
-            try:
-                have, want = int(arr.nchunks_initialized), int(arr.nchunks)
-            except Exception as exc:
-                out.append(f"{key}: cannot list its chunks ({type(exc).__name__}: {exc})")
-                continue
-            if have < want:
-                out.append(f"{key}: {want - have} of {want} chunk(s) missing on disk")
-        for name, sub in group.groups():
-            visit(sub, f"{prefix}{name}/")
-
-    visit(store.root, "")
-    return out
-
-
-def verify_store(
-    store: Any, block: int = 512, progress: Callable[[int, int], None] | None = None
-) -> dict:
-    """Check every example, the metadata, the chunks and the fingerprint of a store.
-
-    Reads the reflections and atoms in blocks of ``block`` consecutive examples, so memory
-    stays bounded at any store size.
-
-    Parameters
-    ----------
-    store : crysbench.store.Store
-    block : int
-        Examples per read.
-    progress : callable, optional
-        Called with (examples done, total) after every block.
-
-    Returns
-    -------
-    dict
-        ``n_examples``, ``fingerprint`` (stored), ``fingerprint_recomputed``, ``problems``
-        (list of str, empty when the store is intact) and ``damaged`` (example ids).
-    """
-    problems = check_meta(store) + check_chunks(store)
-    n = len(store.meta["id"])
-    fp = str(store.attrs.get("fingerprint"))
-    recomputed = None
-    if not any(p.startswith(("meta/id", "meta/split", "meta/checksum")) for p in problems):
-        recomputed = recomputed_fingerprint(store)
-        if recomputed != fp:
-            problems.append(
-                f"zarr.json fingerprint {fp} is not the one of the test ids and checksums "
-                f"({recomputed}): edited store attributes"
-            )
-    damaged: set[str] = set()
-    layout_ok = not any("zarr.json" in p or "offsets" in p or "runs from" in p for p in problems)
-    for start in range(0, n, block) if layout_ok else ():
-        rows = np.arange(start, min(start + block, n))
-        found = _check_block(store, rows)
-        for p, ids in found:
-            problems.append(p)
-            damaged.update(ids)
-        if progress is not None:
-            progress(int(rows[-1]) + 1, n)
-    return {
-        "path": store.path,
-        "n_examples": n,
-        "fingerprint": fp,
-        "fingerprint_recomputed": recomputed,
-        "problems": problems,
-        "damaged": sorted(damaged),
-    }
-
-
-def _check_block(store: Any, rows: np.ndarray) -> list[tuple[str, list[str]]]:
-    """Problems of a block of consecutive rows: one read per table."""
-    out: list[tuple[str, list[str]]] = []
-    try:
-        hkls, Fs, raw = store._read_refl(rows)
-        bad = check_rows(store, rows, hkls, Fs, raw)
-        if bad:
-            exc = rows_error(store, "reflections", bad)
-            out += [(p, exc.damaged) for p in exc.problems]
-    except IntegrityError as exc:  # undecodable chunk
-        out += [(p, exc.damaged) for p in exc.problems]
-    start, count = store.meta["atom_start"], store.meta["n_atom"]
-    a0, a1 = int(start[rows[0]]), int(start[rows[-1]] + count[rows[-1]])
-    tables = {}
-    for key in ("element", "name", "residue", "xyz"):
-        try:
-            tables[key] = store.root[f"atoms/{key}"][a0:a1]
-        except Exception as exc:  # undecodable chunk
-            ids = [str(store.meta["id"][r]) for r in rows]
-            out.append((f"atoms/{key}: cannot be read for {_ids(store, rows)} ({exc})", ids))
-    if len(tables) < 4:
-        return out
-    for r in rows:
-        lo = int(start[r]) - a0
-        hi = lo + int(count[r])
-        atoms = {k: v[lo:hi] for k, v in tables.items()}
-        out += [(p, [str(store.meta["id"][r])]) for p in check_atoms(store, int(r), atoms)]
-    return out

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LockedError", "OutputLock", "RowJournal", "JournalError"]
+__all__ = ["LockedError", "OutputLock", "RowJournal", "JournalError", "run_header"]
 
 
 class LockedError(RuntimeError):
@@ -184,3 +184,39 @@ class RowJournal:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def run_header(preds: Any, store: Any, split: str, engine: str, settings: dict) -> dict:
+    """What identifies one evaluation, for the first line of its journal.
+
+    Parameters
+    ----------
+    preds : crysbench.predictions.Predictions
+        The predictions (their source path, made absolute; ``"<mapping>"`` in memory).
+    store : Store-like
+        Its variant and test fingerprint.
+    split : str
+        The split scored.
+    engine : str
+        The refinement engine's name.
+    settings : dict
+        The scoring settings (engine settings, alignment, shells).
+
+    Returns
+    -------
+    dict
+        ``crysbench_version``, ``variant``, ``store_fingerprint``, ``split``,
+        ``predictions``, ``engine``, ``settings``.
+    """
+    from crysbench._version import __version__
+
+    source = preds.source if preds.kind == "mapping" else os.path.abspath(preds.source)
+    return {
+        "crysbench_version": __version__,
+        "variant": str(getattr(store, "variant", "")),
+        "store_fingerprint": getattr(store, "fingerprint", None),
+        "split": split,
+        "predictions": source,
+        "engine": engine,
+        "settings": settings,
+    }

@@ -1,4 +1,4 @@
-"""Moved to :mod:`crysbench.cli.plots`; this name stays for ``crysbench.evaluate``."""
+"""Moved to :mod:`crysbench.cli.plots`; this name stays importable."""
 
 from crysbench.cli.plots import plot_shells, shell_centres_d
 

@@ -1,12 +1,12 @@
-"""Predicted density maps keyed by example id: reading, checking and writing them. (io)
+"""Predicted density maps keyed by example id: reading and checking them. (io)
 
 Formats read by ``crysbench evaluate`` and ``crysbench submit``:
 
 - a folder of ``<id>.npy`` (float, never pickled objects) or CCP4 maps (``<id>.ccp4``,
   ``<id>.map``), with an optional ``meta.json``;
-- one container written by :func:`write_predictions`: a zarr group (maps stacked per grid
-  shape, a few files per thousand examples) or an ``.npz`` file; a zarr group with one
-  array per id is read too;
+- one container written by :func:`write_predictions` (:mod:`crysbench.prediction_writer`,
+  importable from here too): a zarr group (maps stacked per grid shape, a few files per
+  thousand examples) or an ``.npz`` file; a zarr group with one array per id is read too;
 - an in-memory mapping id → array.
 
 Every prediction can be described from its header alone (:meth:`Predictions.header`:
@@ -36,14 +36,45 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EvaluationError", "Predictions", "load_predictions", "write_predictions"]
+from crysbench.prediction_writer import FORMAT as _FORMAT
+from crysbench.prediction_writer import write_predictions
 
-_FORMAT = "crysbench-predictions"
+__all__ = [
+    "EvaluationError", "INPUT_FORMAT", "Predictions", "load_predictions", "write_predictions"
+]  # fmt: skip
+
+#: What an evaluator takes, in words (``str.format`` fields: name, split, n_ids, variant,
+#: dmin, fingerprint); see :attr:`crysbench.Evaluator.expected_input_format`.
+INPUT_FORMAT = """\
+==== Expected input format of {name} ====
+predictions: one of
+  - a mapping {{example id (str): map}}, e.g. a dict of numpy arrays;
+  - a folder of <id>.npy files (numpy.save, no pickled objects) or CCP4 maps
+    <id>.ccp4 / <id>.map (mode 2), with an optional meta.json;
+  - one container written by crysbench.write_predictions: a zarr group or an .npz file.
+ids: exactly the ids of split {split!r}{n_ids} (allow_missing=True scores a subset;
+  an id outside the split is an error).
+each map: numpy.ndarray of real numbers (float32; other real dtypes are read as float32),
+  shape = (nx, ny, nz), the example's grid_shape (store.meta["grid_shape"]; the P1 grid
+  of its cell, variant {variant}: dmin {dmin} Å), density in e/Å³ like the store's
+  `density`, every value finite (no NaN/inf). A CCP4 map's cell must be the example's.
+meta (optional): {{"store_fingerprint": "{fingerprint}"}}; another fingerprint is an error.
+"""
+
 _SUFFIXES = (".npy", ".ccp4", ".map")
 
 
 class EvaluationError(ValueError):
-    """Invalid predictions; the message lists every problem with the ids concerned."""
+    """Invalid predictions; the message lists every problem with the ids concerned.
+
+    Parameters
+    ----------
+    message : str
+        Every problem, one per line.
+    problems : dict, optional
+        Kind of problem (``"unknown"``, ``"shape"``, ``"fingerprint"``, ...) → the ids or
+        descriptions concerned; kept as :attr:`problems`.
+    """
 
     def __init__(self, message: str, problems: dict[str, list[str]] | None = None):
         super().__init__(message)
@@ -338,7 +369,17 @@ def _load_npz(path: Path) -> Predictions:
 
 
 def load_predictions(path_or_mapping: str | Path | Mapping[str, Any]) -> Predictions:
-    """Predictions from a folder, a zarr group, an ``.npz`` file or a mapping id → array.
+    """Open predictions: a folder, a zarr group, an ``.npz`` file or a mapping id → array.
+
+    Parameters
+    ----------
+    path_or_mapping : str, Path or mapping
+        Where the predictions are (see :data:`INPUT_FORMAT`), or the maps themselves.
+
+    Returns
+    -------
+    Predictions
+        A lazy mapping id → map.
 
     Raises
     ------
@@ -360,92 +401,3 @@ def load_predictions(path_or_mapping: str | Path | Mapping[str, Any]) -> Predict
     if not path.is_dir():
         raise EvaluationError(f"predictions must be a folder, a zarr group or .npz: {path}")
     return _load_folder(path)
-
-
-def write_predictions(
-    path: str | Path,
-    maps: Mapping[str, np.ndarray],
-    meta: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write predicted maps ``{id: map}`` into one container for ``crysbench evaluate``.
-
-    Parameters
-    ----------
-    path : path
-        ``*.npz`` for a NumPy zip (uncompressed), anything else for a zarr group in which
-        maps of one grid shape are stacked into one sharded array (a few files per
-        thousand examples).
-    maps : mapping id → ndarray, shape=grid_shape
-        Float maps in physical units (e/Å³), as the store's ``density``.
-    meta : mapping, optional
-        JSON-able fields kept with the maps; ``store_fingerprint`` is checked by the
-        evaluator.
-    overwrite : bool
-        Replace an existing container written by this function.
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    FileExistsError
-        ``path`` exists (and ``overwrite`` is off, or it is not a predictions container).
-    """
-    path = Path(path)
-    meta = dict(meta or {})
-    if path.exists():
-        ours = path.suffix == ".npz" or (path / "zarr.json").exists() and _is_ours(path)
-        if not overwrite or not ours:
-            raise FileExistsError(
-                f"{path} exists" + ("" if ours else " and is not a predictions container")
-            )
-    arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".npz":
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        import zipfile
-
-        with zipfile.ZipFile(tmp, "a") as z:  # meta as JSON, not a pickled object
-            z.writestr("__meta__.json", json.dumps(meta))
-        os.replace(tmp, path)
-        return path
-    _write_zarr(path, arrays, meta)
-    return path
-
-
-def _is_ours(path: Path) -> bool:
-    try:
-        return json.loads((path / "zarr.json").read_text())["attributes"]["format"] == _FORMAT
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _write_zarr(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    import zarr
-
-    ids = sorted(arrays)
-    shapes = sorted({arrays[i].shape for i in ids})
-    index = {s: n for n, s in enumerate(shapes)}
-    group = zarr.open_group(str(path), mode="w")
-    bucket = np.array([index[arrays[i].shape] for i in ids], dtype=np.int32)
-    row = np.zeros(len(ids), dtype=np.int32)
-    for n, shape in enumerate(shapes):
-        members = [i for i in ids if arrays[i].shape == shape]
-        row[bucket == n] = np.arange(len(members))
-        stack = np.stack([arrays[i] for i in members])
-        per_chunk = min(len(members), 16)  # a scoring task reads consecutive maps
-        group.create_array(
-            f"maps/{n}",
-            data=stack,
-            chunks=(per_chunk, *shape),
-            shards=(per_chunk * min(16, -(-len(members) // per_chunk)), *shape),
-            compressors=None,  # predicted maps hardly compress; decoding would cost more
-        )
-    group.create_array("id", shape=(len(ids),), dtype=str)[:] = np.array(ids, dtype=str)
-    group.create_array("bucket", data=bucket)
-    group.create_array("row", data=row)
-    group.attrs.update({"format": _FORMAT, "version": 1, "meta": meta})

@@ -4,6 +4,9 @@ The only network code of crysbench. Base URLs are configurable (environment
 variables ``CRYSBENCH_RCSB_SEARCH`` and ``CRYSBENCH_RCSB_FILES``, or arguments), so
 tests run against a local HTTP server with recorded responses.
 
+The search query is :mod:`crysbench.rcsb_query`, the paper's reference set
+:mod:`crysbench.paper` (both importable from here too).
+
 Examples
 --------
 >>> from crysbench.rcsb import curation_query
@@ -20,11 +23,15 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
 import requests
+import requests.adapters
 import urllib3
+from urllib3.util.retry import Retry
+
+from crysbench.paper import paper_example_ids, paper_pdb_ids, paper_reproduction
+from crysbench.rcsb_query import curation_query
 
 __all__ = [
     "DownloadError",
@@ -75,55 +82,16 @@ class _Deadline(Exception):
     """The total time of one download ran out."""
 
 
-def _attr(attribute: str, operator: str, value) -> dict:
-    return {
-        "type": "terminal",
-        "service": "text",
-        "parameters": {"attribute": attribute, "operator": operator, "value": value},
-    }
-
-
-def curation_query(rows: int = 10000, start: int = 0) -> dict:
-    """RCSB search query for the paper's curation (SPEC §3.1), one entry per 30 % cluster."""
-    return {
-        "query": {
-            "type": "group",
-            "logical_operator": "and",
-            "nodes": [
-                _attr("exptl.method", "exact_match", "X-RAY DIFFRACTION"),
-                _attr("rcsb_accession_info.initial_release_date", "greater", "1995-12-31"),
-                _attr("rcsb_entry_info.resolution_combined", "less_or_equal", 2.75),
-                _attr("refine.ls_R_factor_R_free", "less_or_equal", 0.28),
-                _attr("entity_poly.rcsb_sample_sequence_length", "greater_or_equal", 40),
-                _attr("entity_poly.rcsb_entity_polymer_type", "exact_match", "Protein"),
-            ],
-        },
-        "return_type": "polymer_entity",
-        "request_options": {
-            "group_by": {
-                "aggregation_method": "sequence_identity",
-                "similarity_cutoff": 30,
-                "ranking_criteria_type": {
-                    "sort_by": "rcsb_entry_info.resolution_combined",
-                    "direction": "asc",
-                },
-            },
-            "group_by_return_type": "representatives",
-            "paginate": {"start": start, "rows": rows},
-            "results_content_type": ["experimental"],
-        },
-    }
-
-
 class RcsbClient:
     """Search and download with an on-disk cache, retries, backoff and a deadline.
 
-    Every transport error is retried (HTTP 5xx/429, timeouts, refused or dropped
-    connections, a body cut off mid-transfer), with exponential backoff. The whole body
-    is read inside the retry loop: a ``requests`` adapter's ``urllib3.Retry`` only covers
-    the request up to the response headers, so it would miss a connection dropped
-    mid-download. A file is cached only when it is a complete gzip holding a PDB or
-    mmCIF file (not an HTML error page), written under a temporary name and renamed.
+    Every transport error is retried with exponential backoff. Up to the response headers
+    (HTTP 5xx/429, refused connections, timeouts) that is urllib3's ``Retry`` on the
+    session's adapter; it cannot see what follows the headers, so a body cut off
+    mid-transfer, or one that is not a PDB/mmCIF file (an HTML error page), is retried
+    here, with the body read in pieces against the total ``deadline``. A file is cached
+    only when it is a complete gzip holding a PDB or mmCIF file, written under a
+    temporary name and renamed.
 
     Parameters
     ----------
@@ -140,7 +108,8 @@ class RcsbClient:
         Seconds to connect and between two reads.
     deadline : float
         Total seconds per download, all attempts included (a server that drips bytes
-        slowly cannot stall the build).
+        slowly cannot stall the build); the retries up to the headers each wait at most
+        ``timeout``.
     """
 
     def __init__(
@@ -166,6 +135,23 @@ class RcsbClient:
         self.deadline = deadline
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "crysbench (https://github.com/crysbench)"
+        adapter = requests.adapters.HTTPAdapter(max_retries=self._retry())
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def _retry(self) -> Retry:
+        """Retries up to the response headers: connection errors, timeouts, 429 and 5xx.
+
+        The first retry is immediate, then the waits are ``backoff``, ``2 * backoff``, …
+        (urllib3's ``backoff_factor * 2 ** (n - 1)``), never longer than the deadline. POST
+        is retried too: the only one is the search query, which changes nothing.
+        """
+        return Retry(
+            total=self.retries - 1, backoff_factor=self.backoff / 2,
+            backoff_max=self.deadline, status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=None, raise_on_status=False, raise_on_redirect=False,
+            respect_retry_after_header=False,
+        )  # fmt: skip
 
     def _fetch(
         self, method: str, url: str, pdb_id: str | None = None, check=None, **kw
@@ -174,13 +160,14 @@ class RcsbClient:
         t_end = time.monotonic() + self.deadline
         who = f"{pdb_id}: " if pdb_id else ""
         wait, last = self.backoff, ""
-        for attempt in range(self.retries):
+        for attempt in range(self.retries):  # retries after the headers; Retry: before
             try:
                 status, body = self._once(method, url, t_end, **kw)
                 if status in (404, 204):
                     return status, b""
-                if status == 429 or status >= 500:
-                    last = f"HTTP {status}"
+                if status == 429 or status >= 500:  # Retry's attempts are spent
+                    last, attempt = f"HTTP {status}", self.retries - 1
+                    break
                 elif status >= 400:
                     reason = f"HTTP {status} {http.client.responses.get(status, '')}".strip()
                     raise DownloadError(f"{who}{url}: {reason}", pdb_id, url, reason)
@@ -196,6 +183,9 @@ class RcsbClient:
                 raise
             except _TRANSPORT as exc:
                 last = _describe(exc)
+                if _exhausted(exc):  # Retry gave up before any header came
+                    attempt = self.retries - 1
+                    break
             if attempt < self.retries - 1:
                 if time.monotonic() + wait > t_end:
                     break
@@ -322,8 +312,23 @@ class RcsbClient:
         return {"ok": ok, "failed": failed}
 
 
+def _exhausted(exc: BaseException) -> bool:
+    """Whether ``exc`` is urllib3's ``Retry`` giving up (a ``MaxRetryError`` inside)."""
+    return any(isinstance(a, urllib3.exceptions.MaxRetryError) for a in getattr(exc, "args", ()))
+
+
 def _describe(exc: BaseException) -> str:
-    """A transport error in words, with its type."""
+    """A transport error in words, with its type (the last cause, after retries)."""
+    inner = next(
+        (
+            a.reason
+            for a in getattr(exc, "args", ())
+            if isinstance(a, urllib3.exceptions.MaxRetryError)
+        ),
+        None,
+    )
+    if inner is not None:
+        exc = inner
     name = type(exc).__name__
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
         return f"connection dropped mid-download ({name})"
@@ -361,39 +366,6 @@ def _content_problem(data: bytes, ext: str) -> str | None:
     if b"\nATOM  " not in text and b"\nHETATM" not in text and not text.startswith(b"ATOM"):
         return "a PDB file without atoms"
     return None
-
-
-def paper_example_ids() -> list[str]:
-    """The 387,171 example ids of the paper's const-res set (bundled reference list)."""
-    ref = resources.files("crysbench") / "data" / "reference"
-    with (ref / "reccrysformer-const-res-example-ids.txt.gz").open("rb") as raw:
-        return gzip.decompress(raw.read()).decode().split()
-
-
-def paper_pdb_ids() -> list[str]:
-    """PDB ids of the paper's const-res set, sorted."""
-    return sorted({i.split("_")[0] for i in paper_example_ids()})
-
-
-def paper_reproduction(store_ids: Iterable[str], rejections: list, pdb_ids: Iterable[str]) -> dict:
-    """How many of the paper's example ids (of the given entries) a build reproduced.
-
-    Returns counts and, for every missing id, why it is missing: the build's rejection
-    reason for that id or entry, or "not produced".
-    """
-    wanted = set(pdb_ids)
-    paper = [i for i in paper_example_ids() if i.split("_")[0] in wanted]
-    have = set(store_ids)
-    why = {r[0]: r[1] for r in rejections}
-    missing = {
-        i: why.get(i) or why.get(i.split("_")[0]) or "not produced" for i in paper if i not in have
-    }
-    return {
-        "paper_ids": len(paper),
-        "reproduced": len(paper) - len(missing),
-        "missing": missing,
-        "extra": sorted(have - set(paper)),
-    }
 
 
 def resolve(

@@ -1,8 +1,9 @@
 """Running the evaluator over many examples: chunks, workers, clusters (SPEC §6).
 
-:func:`score_chunks` scores predictions in chunks of consecutive store rows and yields
-each chunk's rows as it finishes (in any order), so the caller can journal them and show
-progress. Backends:
+:func:`score_all` scores a validated split, resuming from and appending to a row journal
+(:mod:`crysbench.journal`); :func:`score_chunks` scores predictions in chunks of
+consecutive store rows and yields each chunk's rows as it finishes (in any order), so the
+caller can journal them and show progress. Backends:
 
 ``serial``
     In this process.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -43,8 +45,9 @@ import gemmi
 import numpy as np
 
 from crysbench.predictions import EvaluationError, Predictions
+from crysbench.validation import format_ids
 
-__all__ = ["ChunkTask", "LightExample", "chunked", "score_chunk", "score_chunks"]
+__all__ = ["ChunkTask", "LightExample", "chunked", "score_all", "score_chunk", "score_chunks"]
 
 
 @dataclass
@@ -127,7 +130,7 @@ def _examples(task: ChunkTask) -> Iterator[Any]:
 
 def score_chunk(task: ChunkTask) -> list[tuple[str, dict | None, str | None, str | None]]:
     """Score one chunk: ``(id, row, problem kind, problem text)`` per example."""
-    from crysbench.evaluate import evaluate_example
+    from crysbench.rows import evaluate_example
 
     out: list[tuple[str, dict | None, str | None, str | None]] = []
     maps = task.predictions.read_many(task.keys)
@@ -252,3 +255,151 @@ def score_chunks(
         yield from _loky(tasks, n_jobs)
     else:
         raise ValueError(f"unknown backend {backend!r}; use loky or dask")
+
+
+# --------------------------------------------------------------------------- a whole split
+def score_all(
+    store: Any,
+    split: str,
+    preds: Predictions,
+    ids: list[str],
+    edges: np.ndarray,
+    refine_engine: Any,
+    origin_search: bool,
+    hand_search: bool,
+    *,
+    n_jobs: int = 1,
+    progress: bool = False,
+    journal: Any = None,
+    header: dict | None = None,
+    backend: str = "loky",
+    scheduler: Any = None,
+) -> list[dict]:
+    """Score validated predictions of ``ids``: their rows, in the order of ``ids``.
+
+    Parameters
+    ----------
+    store : Store-like
+        The store (a crysbench Store is read in chunks of rows; workers reopen its path).
+    split : str
+        The split the ids belong to.
+    preds : Predictions
+        Checked already (:func:`crysbench.validation.validate`).
+    ids : list of str
+        The ids to score.
+    edges : numpy.ndarray
+        Shared shell edges (:func:`crysbench.rows.shell_edges`).
+    refine_engine : engine or None
+        None: no refinement verdict.
+    origin_search, hand_search : bool
+        Alignment before the phase errors.
+    n_jobs : int
+        Worker processes.
+    progress : bool
+        A progress bar on stderr.
+    journal : path, optional
+        Row journal (:class:`crysbench.journal.RowJournal`) with run ``header``: rows in it
+        are not scored again, and every new row is appended.
+    header : dict, optional
+        What identifies the run, for the journal.
+    backend : {"loky", "dask", "serial"}
+        See :func:`score_chunks`.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler.
+
+    Returns
+    -------
+    list of dict
+        One row per id.
+
+    Raises
+    ------
+    EvaluationError
+        Maps found unreadable or holding NaN/inf, listed together once the others are
+        scored (and journalled).
+    """
+    from crysbench.journal import RowJournal
+
+    log = RowJournal(journal, header) if journal else None
+    stamps = {k: preds.stamp(k) for k in ids} if log else {}
+    done: dict[str, dict] = {}
+    if log:
+        done = {k: log.done[k][1] for k in ids if k in log.done and log.done[k][0] == stamps[k]}
+    todo = [k for k in ids if k not in done]
+    fast = hasattr(store, "read_reflections") and hasattr(store, "meta")
+    rows_of = None
+    if fast and todo:
+        pos = {k: int(r) for k, r in zip(store.ids(split), store.positions(split).tolist())}
+        rows_of = [pos[k] for k in todo]
+    if fast and str(store.path).startswith("memory://") and backend != "dask":
+        n_jobs = 1  # an in-memory store exists in this process only
+    ref = store.path if fast and (n_jobs > 1 or backend == "dask") else store
+    size = _chunk_size(refine_engine, n_jobs, len(todo))
+    tasks = [
+        ChunkTask(
+            ref,
+            keys,
+            rows,
+            preds.subset(keys),
+            edges,
+            refine_engine,
+            origin_search,
+            hand_search,
+        )  # fmt: skip
+        for keys, rows in chunked(todo, rows_of, size)
+    ]
+    bar = _bar(len(ids), len(done), progress)
+    problems: dict[str, list[str]] = {"nonfinite": [], "unreadable": []}
+    try:
+        for result in score_chunks(tasks, backend, n_jobs, scheduler):
+            good = [(k, row) for k, row, _, _ in result if row is not None]
+            for _k, _, kind, text in result:
+                if kind is not None:
+                    problems[kind].append(text)
+            if log:
+                log.append((k, stamps[k], row) for k, row in good)
+            done.update(good)
+            if bar is not None:
+                bar.update(len(result))
+    finally:
+        if bar is not None:
+            bar.close()
+        if log:
+            log.close()
+    _raise_problems(problems, kept=log is not None)
+    rows = [done[k] for k in ids]
+    if log:  # every row as the journal holds it: a resumed run ends byte-identical
+        rows = [log.done[k][1] for k in ids]
+    return rows
+
+
+def _chunk_size(engine: Any, n_jobs: int, n: int) -> int:
+    if engine is not None:
+        return 1  # refinement: seconds per example, journal every row
+    return max(1, min(32, -(-n // max(1, 4 * n_jobs))))
+
+
+def _raise_problems(problems: dict[str, list[str]], kept: bool) -> None:
+    """One :class:`EvaluationError` for the maps found bad while scoring."""
+    if not (problems["nonfinite"] or problems["unreadable"]):
+        return
+    lines = []
+    if problems["unreadable"]:
+        lines.append(f"{len(problems['unreadable'])} unreadable predictions: "
+                     + "; ".join(problems["unreadable"][:5]))  # fmt: skip
+    if problems["nonfinite"]:
+        lines.append(f"{len(problems['nonfinite'])} predictions with NaN/inf: "
+                     f"{format_ids(sorted(problems['nonfinite']))}")  # fmt: skip
+    more = " (the other rows are kept: rerun to score the fixed ones)" if kept else ""
+    raise EvaluationError(
+        "invalid predictions:\n  " + "\n  ".join(lines) + more,
+        {k: v for k, v in problems.items() if v},
+    )
+
+
+def _bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="evaluate", unit="ex", file=sys.stderr)

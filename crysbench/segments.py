@@ -251,7 +251,9 @@ def cut_segments(
     Returns
     -------
     segments : list of Segment
+        The segments cut, in chain order.
     rejected : list of Rejection
+        What was dropped, and why.
     """
     if gaps not in GAP_RULES:
         raise ValueError(f"unknown gap rule {gaps!r}; known: {GAP_RULES}")

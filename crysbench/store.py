@@ -29,6 +29,7 @@ independent processes or cluster tasks without two writers ever touching one sha
 (zarr's sharded writes are read-modify-write of a whole shard). The gap left after
 a block's last shard holds no data and costs no bytes on disk.
 
+The format's constants, codec and checksum are :mod:`crysbench.store_format`.
 Maps are *not* stored: both are Fourier syntheses of the stored reflections and
 are rebuilt exactly at load time (batched per bucket), which keeps a 1.5 Å
 example at tens of KB instead of ~1 MB of float32 maps.
@@ -43,8 +44,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any
 
 import gemmi
@@ -53,8 +52,22 @@ import zarr
 
 from crysbench.columns import LazyColumns, LazyIndex
 from crysbench.example import Example, atom_residue_names
+from crysbench.store_format import (
+    CODEC,
+    SCHEMA_VERSION,
+    SPLIT_CODES,
+    SPLIT_NAMES,
+    StoreError,
+    blosc_codec,
+    compressor,
+    disk_usage,
+    example_checksum,
+    write_arrays,
+)
+from crysbench.store_read import TableReader
 
 __all__ = [
+    "CODEC",
     "SCHEMA_VERSION",
     "StoreError",
     "Store",
@@ -67,80 +80,13 @@ __all__ = [
     "disk_usage",
 ]
 
-SCHEMA_VERSION = 3  # 3: blocks own whole shards (refl_start/n_refl); 2: one (R, 5) table
-
-from crysbench.splits import SPLIT_CODES as _SPLIT_CODES  # noqa: E402
-
-_SPLIT_NAMES = {v: k for k, v in _SPLIT_CODES.items()}
-_ELEMENT_NAMES = {z: gemmi.Element(z).name for z in range(1, 100)}
-
-
-class StoreError(ValueError):
-    """A store that is missing, incomplete, or built with another recipe."""
-
-
-#: The store's codec, decided here once: zstd level 1 with byte shuffle, through Blosc.
-#: Level 1 encodes reflections 4.5x faster than level 3 for 10 % more bytes (0.63 vs
-#: 0.57 of raw), which keeps compression below the assembly budget of 1 ms per example
-#: (`python benchmarks/codecs.py`). Also used for the build's staging files.
-CODEC = {"cname": "zstd", "clevel": 1, "shuffle": "shuffle"}
-
-
-def compressor() -> Any:
-    """:data:`CODEC` as a zarr v3 codec."""
-    return zarr.codecs.BloscCodec(**CODEC)
-
-
-def blosc_codec() -> Any:
-    """:data:`CODEC` as a numcodecs codec for raw bytes (byte shuffle of 4-byte words)."""
-    import numcodecs
-
-    shuffle = {"shuffle": numcodecs.Blosc.SHUFFLE, "noshuffle": numcodecs.Blosc.NOSHUFFLE}
-    return numcodecs.Blosc(
-        cname=CODEC["cname"], clevel=CODEC["clevel"], shuffle=shuffle[CODEC["shuffle"]], typesize=4
-    )
-
-
-def example_checksum(hkl: np.ndarray, F: np.ndarray, grid_shape: tuple[int, ...]) -> str:
-    """SHA-256 (first 16 hex) of an example's reflections and grid: fixes both maps."""
-    h = hashlib.sha256()
-    h.update(np.asarray(grid_shape, dtype="<i4").tobytes())
-    h.update(np.ascontiguousarray(hkl, dtype="<i2").tobytes())
-    h.update(np.ascontiguousarray(F, dtype="<c8").tobytes())
-    return h.hexdigest()[:16]
-
-
-def write_arrays(group: zarr.Group, name: str, data: np.ndarray, rows: int = 1 << 16) -> None:
-    """Create one sharded, compressed array and fill it."""
-    data = np.asarray(data)
-    if data.dtype.kind in ("U", "O", "T"):
-        arr = group.create_array(
-            name, shape=data.shape, dtype=str, chunks=(max(1, min(len(data), 1 << 14)),)
-        )
-        if len(data):
-            arr[:] = data.astype(str)
-        return
-    chunk = (max(1, min(rows, data.shape[0] or 1)),) + data.shape[1:]
-    shard = (max(1, min(rows * 64, data.shape[0] or 1)),) + data.shape[1:]
-    shard = (int(np.ceil(shard[0] / chunk[0]) * chunk[0]),) + shard[1:]
-    arr = group.create_array(
-        name,
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=chunk,
-        shards=shard,
-        compressors=compressor(),
-    )
-    if data.size:
-        arr[...] = data
-
 
 #: The example record read back from a store is :class:`crysbench.example.Example`
 #: (with ``split`` set); the old name stays importable.
 StoredExample = Example
 
 
-class Store:
+class Store(TableReader):
     """Read access to a built store (local path or fsspec URL).
 
     Metadata columns are read once into memory; reflections and atoms are read
@@ -199,16 +145,16 @@ class Store:
         """
         fp = str(self.attrs["fingerprint"])
         if not getattr(self, "_fingerprint_ok", False):
+            from crysbench.fingerprints import fingerprint_mismatch
             from crysbench.integrity import IntegrityError, recomputed_fingerprint
 
-            again = recomputed_fingerprint(self)
-            if again != fp:
-                raise IntegrityError(
-                    self.path,
-                    [f"zarr.json: test fingerprint {fp} is not the one of the test ids and "
-                     f"their checksums ({again}): edited attributes or damaged meta/id, "
-                     "meta/split or meta/checksum"],
-                )  # fmt: skip
+            problem = fingerprint_mismatch(
+                fp, recomputed_fingerprint(self), self.variant, "zarr.json",
+                "its test ids and checksums",
+                hint="edited attributes or damaged meta/id, meta/split or meta/checksum",
+            )  # fmt: skip
+            if problem is not None:
+                raise IntegrityError(self.path, [problem])
             self._fingerprint_ok = True
         return fp
 
@@ -224,136 +170,78 @@ class Store:
         return example_id in self._index
 
     def ids(self, split: str | None = None) -> list[str]:
-        """Example ids of a split (``None``: all), in store order (split, bucket, id)."""
+        """Example ids of a split, in store order (split, bucket, id).
+
+        Parameters
+        ----------
+        split : str, optional
+            As for :meth:`positions`; ``None``: every example.
+
+        Returns
+        -------
+        list of str
+            The ids.
+        """
         ids = self.meta["id"] if split is None else self.meta["id"][self.positions(split)]
         return [str(i) for i in ids.tolist()]
 
     def positions(self, split: str) -> np.ndarray:
-        """Row numbers of a split; ``"train"`` excludes ``"valid"``, ``"train+valid"`` both."""
+        """Row numbers of a split.
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            Increasing rows.
+        """
         if split == "all":
             return np.arange(len(self))
         codes = self.meta["split"]
         names = split.split("+")
-        bad = [n for n in names if n not in _SPLIT_CODES]
+        bad = [n for n in names if n not in SPLIT_CODES]
         if bad:
             raise KeyError(f"unknown split {split!r}; use train, valid, test, train+valid or all")
-        mask = np.isin(codes, [_SPLIT_CODES[n] for n in names])
+        mask = np.isin(codes, [SPLIT_CODES[n] for n in names])
         return np.nonzero(mask)[0]
 
     def index(self, example_id: str) -> int:
-        """Row of an example id."""
+        """Row of an example id.
+
+        Parameters
+        ----------
+        example_id : str
+            An id of the store.
+
+        Returns
+        -------
+        int
+            Its row.
+        """
         try:
             return self._index[example_id]
         except (KeyError, TypeError):
             raise KeyError(f"{example_id!r} is not in {self.path}") from None
 
-    # -- reading ---------------------------------------------------------------
-    def _verify_meta(self) -> None:
-        """Check the metadata once per opened store (see :func:`crysbench.integrity.check_meta`)."""
-        if getattr(self, "_meta_ok", False):
-            return
-        from crysbench.integrity import IntegrityError, check_meta
-
-        problems = check_meta(self)
-        if problems:
-            raise IntegrityError(self.path, problems)
-        self._meta_ok = True
-
-    def _read_refl(self, rows: np.ndarray) -> tuple[list, list, list]:
-        """hkl (int16), F (complex64) and the raw float hkl of rows, unverified."""
-        from crysbench.integrity import IntegrityError
-
-        start, count = self.meta["refl_start"], self.meta["n_refl"]
-        lo = int(start[rows].min())
-        hi = int((start[rows] + count[rows]).max())
-        if hi - lo > 4 * int(count[rows].sum()) + 1:
-            parts = [self._read_refl(np.array([r])) for r in rows]
-            return [p[0][0] for p in parts], [p[1][0] for p in parts], [p[2][0] for p in parts]
-        try:
-            block = self._refl[lo:hi]
-        except Exception as exc:  # a chunk that does not decode
-            ids = [str(self.meta["id"][r]) for r in rows]
-            raise IntegrityError(
-                self.path,
-                [f"reflections: cannot be read for {', '.join(ids[:8])} "
-                 f"({type(exc).__name__}: {exc}); damaged chunk"],
-                ids,
-            ) from None  # fmt: skip
-        Fs, hs, raw = [], [], []
-        for r in rows:
-            a = int(start[r]) - lo
-            b = a + int(count[r])
-            Fs.append((block[a:b, 0] + 1j * block[a:b, 1]).astype(np.complex64))
-            raw.append(block[a:b, 2:5])
-            hs.append(raw[-1].astype(np.int16))
-        return hs, Fs, raw
-
-    def read_reflections(
-        self, rows: np.ndarray, verify: bool = True
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """hkl and F of several rows, with one contiguous read when rows are adjacent.
-
-        Parameters
-        ----------
-        rows : ndarray of int
-        verify : bool
-            Check every row against its stored checksum (and the metadata once per store);
-            costs one SHA-256 of the reflections read, about 1 % of a map synthesis.
-
-        Raises
-        ------
-        crysbench.integrity.IntegrityError
-            A damaged store (a :class:`StoreError`), naming the array and the examples.
-        """
-        rows = np.asarray(rows)
-        if verify:
-            self._verify_meta()
-        hs, Fs, raw = self._read_refl(rows)
-        if verify:
-            from crysbench.integrity import check_rows, rows_error
-
-            bad = check_rows(self, rows, hs, Fs, raw)
-            if bad:
-                raise rows_error(self, "reflections", bad)
-        return hs, Fs
-
-    def read_atoms(self, row: int, verify: bool = True) -> dict:
-        """Atoms of one row: element symbols, names, residue positions, xyz (Å).
-
-        With ``verify`` an unreadable chunk, element 0, an empty name or non-finite
-        coordinates raise :class:`crysbench.integrity.IntegrityError`.
-        """
-        from crysbench.integrity import IntegrityError, check_atoms
-
-        a0 = int(self.meta["atom_start"][row])
-        a1 = a0 + int(self.meta["n_atom"][row])
-        try:
-            raw = {k: self._atoms[k][a0:a1] for k in ("element", "name", "residue", "xyz")}
-        except Exception as exc:  # a chunk that does not decode
-            eid = str(self.meta["id"][row])
-            raise IntegrityError(
-                self.path, [f"atoms: cannot be read for {eid} ({type(exc).__name__}: {exc})"], [eid]
-            ) from None
-        if verify:
-            problems = check_atoms(self, row, raw)
-            if problems:
-                raise IntegrityError(self.path, problems, [str(self.meta["id"][row])])
-        return {
-            "element": np.array([_ELEMENT_NAMES.get(int(x), "X") for x in raw["element"]]),
-            "name": np.array([bytes(n).rstrip(b"\0").decode() for n in raw["name"]]),
-            "residue": raw["residue"].astype(np.int32),
-            "xyz": raw["xyz"].astype(np.float64),
-        }
-
+    # -- reading (rows of the ragged tables: :class:`TableReader`) -------------
     def get(self, key: str | int, verify: bool = True) -> Example:
         """One example by id or row number.
 
         Parameters
         ----------
         key : str or int
+            Example id or row.
         verify : bool
             Check the reflections against the stored checksum and the atoms for damage
             (see :meth:`read_reflections`); scoring, submitting and exporting rely on it.
+
+        Returns
+        -------
+        StoredExample
+            The example (maps synthesised on first use).
 
         Raises
         ------
@@ -372,7 +260,7 @@ class Store:
             chain=str(m["chain"][row]),
             start=int(m["start"][row]),
             sequence=sequence,
-            split=_SPLIT_NAMES[int(m["split"][row])],
+            split=SPLIT_NAMES[int(m["split"][row])],
             cell=gemmi.UnitCell(*m["cell"][row].tolist()),
             dmin=float(m["dmin"][row]),
             rate=float(m["rate"][row]),
@@ -389,21 +277,43 @@ class Store:
     def verify(self, block: int = 512, progress: Any = None) -> dict:
         """Check every example, the metadata, the chunks and the fingerprint.
 
-        See :func:`crysbench.integrity.verify_store` (``crysbench verify STORE``); returns
-        its report, whose ``problems`` list is empty for an intact store.
+        Parameters
+        ----------
+        block : int
+            Examples per read.
+        progress : callable, optional
+            Called with (examples done, total).
+
+        Returns
+        -------
+        dict
+            The report of :func:`crysbench.verification.verify_store` (``crysbench verify``);
+            ``problems`` is empty for an intact store.
         """
-        from crysbench.integrity import verify_store
+        from crysbench.verification import verify_store
 
         return verify_store(self, block=block, progress=progress)
 
     def rejections(self) -> list[tuple[str, str, str]]:
-        """Every dropped entry or segment of the build: ``(id, reason, stage)``."""
+        """Every dropped entry or segment of the build.
+
+        Returns
+        -------
+        list of tuple of str
+            ``(id, reason, stage)``.
+        """
         g = self.root["rejections"]
         cols = [g[k][...] for k in ("id", "reason", "stage")]
         return [(str(a), str(b), str(c)) for a, b, c in zip(*cols)]
 
     def info(self) -> dict:
-        """Machine-readable summary (``crysbench info --json``)."""
+        """Machine-readable summary (``crysbench info --json``).
+
+        Returns
+        -------
+        dict
+            Variant, recipe hash, counts, fingerprint, normalization, buckets, sizes.
+        """
         a = self.attrs
         return {
             "path": self.path,
@@ -432,6 +342,11 @@ def open_store(path: str, variant: str | None = None) -> Store:
     variant : str, optional
         ``"var-res@1"`` (or ``"var-res"``): refuse a store built with another recipe.
 
+    Returns
+    -------
+    Store
+        The opened store.
+
     Raises
     ------
     StoreError
@@ -457,13 +372,3 @@ def open_store(path: str, variant: str | None = None) -> Store:
                 f"`crysbench build --variant {want.key} --out {path}`"
             )
     return store
-
-
-def disk_usage(path: str) -> tuple[int, int]:
-    """Bytes and number of files under a local folder."""
-    nbytes = nfiles = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            nfiles += 1
-            nbytes += os.path.getsize(os.path.join(dirpath, f))
-    return nbytes, nfiles

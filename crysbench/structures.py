@@ -153,7 +153,13 @@ def pdb_id_from_path(path: str | Path) -> str:
 
 
 def bundled_entries() -> dict[str, Path]:
-    """The real PDB entries shipped with the package, by PDB id."""
+    """The real PDB entries shipped with the package, by PDB id.
+
+    Returns
+    -------
+    dict
+        PDB id → path of the bundled file.
+    """
     root = resources.files("crysbench") / "data" / "pdb"
     return {
         pdb_id_from_path(p.name): Path(str(p))
@@ -204,6 +210,11 @@ def read_entry(path: str | Path, pdb_id: str | None = None) -> Entry:
         The file.
     pdb_id : str, optional
         Overrides the id taken from the header or file name.
+
+    Returns
+    -------
+    Entry
+        The entry's model, entities and header fields.
 
     Raises
     ------

@@ -5,7 +5,7 @@ cause), CCP4 maps whose cell is not the example's, and a wrong store fingerprint
 collected and raised together as one :class:`~crysbench.predictions.EvaluationError`.
 Grid shapes and cells come from the store's metadata columns (no example is read); NaN/inf
 are checked here for in-memory predictions and, for files, by the worker that reads
-each map for scoring (see :func:`crysbench.evaluate.evaluate`).
+each map for scoring (see :func:`crysbench.evaluate`).
 
 Examples
 --------
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from crysbench.fingerprints import fingerprint_mismatch
 from crysbench.predictions import EvaluationError, Predictions, load_predictions
 
 __all__ = ["expected", "format_ids", "validate", "CELL_TOLERANCE"]
@@ -88,10 +89,13 @@ def validate(
     lines: list[str] = []
     meta = getattr(preds, "meta", {}) or {}
     fp = meta.get("store_fingerprint", meta.get("fingerprint"))
-    store_fp = getattr(store, "fingerprint", None)
-    if fp is not None and store_fp is not None and str(fp) != str(store_fp):
+    problem = fingerprint_mismatch(
+        fp, getattr(store, "fingerprint", None), str(getattr(store, "variant", "")) or None,
+        "the predictions", "the store", hint="predictions made for another store",
+    )  # fmt: skip
+    if problem is not None:
         problems["fingerprint"] = [str(fp)]
-        lines.append(f"store fingerprint mismatch: predictions made for {fp}, store is {store_fp}")
+        lines.append(problem)
     want = list(store.ids(split))
     want_set = set(want)
     unknown = sorted(k for k in preds if k not in want_set)

@@ -85,8 +85,14 @@ class Variant:
         Uniform growth step (Å) of the cell lengths.
     cell_max_growth : float
         Largest growth (Å) before a fragment is rejected as clashing.
+    seed : int
+        Seed mixed with each example id for per-example randomness.
+    split_key : str
+        Key of the keyed hash assigning PDB entries to splits.
+    test_fraction, valid_fraction : float
+        Fractions of PDB entries in test and in the validation part of train.
     sf_rate, sf_cutoff : float
-        gemmi DensityCalculatorX settings of the internal structure-factor grid,
+        Settings of gemmi's DensityCalculatorX for of the internal structure-factor grid,
         with Refmac-compatible blur. @1: rate 1.0, cutoff 1e-4 (amplitude R up to
         ~3.5 % and mean phase error up to ~3° in the outer shells against direct
         summation). @2: rate 1.25, cutoff 2e-4 (worst shell R 0.25 %, mean phase error
@@ -100,12 +106,6 @@ class Variant:
         ``"deposition"`` (@1: deposition year, first experimental method) or
         ``"release"`` (@2: release date and any method, as the RCSB query), see
         :meth:`crysbench.structures.CurationRules.for_recipe`.
-    seed : int
-        Seed mixed with each example id for per-example randomness.
-    split_key : str
-        Key of the keyed hash assigning PDB entries to splits.
-    test_fraction, valid_fraction : float
-        Fractions of PDB entries in test and in the validation part of train.
     """
 
     name: str
@@ -141,7 +141,13 @@ class Variant:
         return max(self.segment_length - self.stride, 0)
 
     def to_dict(self) -> dict:
-        """All recipe parameters as plain JSON types."""
+        """All recipe parameters as plain JSON types.
+
+        Returns
+        -------
+        dict
+            Field → value (tuples as lists); fields at their @1 defaults are left out.
+        """
         d = dataclasses.asdict(self)
         d = {k: v for k, v in d.items() if not (k in _V1_DEFAULTS and v == _V1_DEFAULTS[k])}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
@@ -158,6 +164,18 @@ class Variant:
         Drawn from the example's own RNG stream (see :func:`example_rng`), so the
         value does not depend on processing order. Values are rounded to 4 decimals
         so that they print and store exactly.
+
+        Parameters
+        ----------
+        example_id : str
+            The example.
+
+        Returns
+        -------
+        dmin : float
+            Resolution limit (Å).
+        rate : float
+            Grid sampling rate.
         """
         rng = example_rng(self, example_id, "resolution")
         if isinstance(rng, PinnedStream):
@@ -245,6 +263,16 @@ def parse_variant_key(key: str) -> tuple[str, int | None]:
 
 def get_variant(key: str | Variant) -> Variant:
     """Look up a recipe by ``"name"`` (latest version) or ``"name@version"``.
+
+    Parameters
+    ----------
+    key : str or Variant
+        ``"const-res@2"``, ``"const-res"`` (latest version) or a Variant (returned as is).
+
+    Returns
+    -------
+    Variant
+        The frozen recipe.
 
     Raises
     ------

@@ -1,4 +1,5 @@
-"""crysbench.evaluate: loading, validation, scoring, aggregation, results file and CLI."""
+"""crysbench.evaluate (crysbench.evaluator): loading, validation, scoring, aggregation,
+results file and CLI."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 import crysbench
+import crysbench.rows
+from crysbench.cli import evaluate as cli_evaluate
+from crysbench.cli.report import format_results
 from crysbench.maps import synthesize
 from crysbench.structures import bundled_entries
 
-E = importlib.import_module("crysbench.evaluate")  # attribute crysbench.evaluate is the function
+E = importlib.import_module("crysbench.evaluator")
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +69,12 @@ def test_known_error_and_exact_aggregate(store, tmp_path):
         if n == 3:
             assert pe == pytest.approx(50.0, abs=0.01) and fr == pytest.approx(2 / 3)
     # aggregate recomputable exactly from the rows of the written file
-    path = E.write_results(res, tmp_path / "r.json")
+    path = crysbench.write_results(res, tmp_path / "r.json")
     loaded = json.loads(path.read_text())
-    assert E.aggregate(loaded["examples"], loaded["aggregate"]["missing"]) == loaded["aggregate"]
+    assert (
+        crysbench.rows.aggregate(loaded["examples"], loaded["aggregate"]["missing"])
+        == loaded["aggregate"]
+    )
 
 
 def test_origin_search_option(store):
@@ -118,7 +125,7 @@ def test_validation_lists_every_problem(store, truth):
     bad = truth[ids[2]].copy()
     bad[0, 0, 0] = np.nan
     preds[ids[2]] = bad
-    with pytest.raises(E.EvaluationError) as err:
+    with pytest.raises(crysbench.EvaluationError) as err:
         E.evaluate(preds, store, engine="none", progress=False)
     msg = str(err.value)
     assert "unknown" in msg and "9ZZZ_1.pd_1" in msg
@@ -134,14 +141,14 @@ def test_fingerprint_mismatch(store, truth, tmp_path):
     for k, v in truth.items():
         np.save(folder / f"{k}.npy", v)
     (folder / "meta.json").write_text(json.dumps({"store_fingerprint": "other"}))
-    with pytest.raises(E.EvaluationError, match="fingerprint mismatch"):
+    with pytest.raises(crysbench.EvaluationError, match="fingerprint mismatch"):
         E.evaluate(folder, store, engine="none", progress=False)
 
 
 def test_allow_missing_reports_missing(store, truth):
     ids = store.ids("test")
     preds = {ids[0]: truth[ids[0]]}
-    with pytest.raises(E.EvaluationError, match="2 missing ids"):
+    with pytest.raises(crysbench.EvaluationError, match="2 missing ids"):
         E.evaluate(preds, store, engine="none", progress=False)
     res = E.evaluate(preds, store, engine="none", allow_missing=True, progress=False)
     assert res["aggregate"]["missing"] == ids[1:] and res["aggregate"]["n_examples"] == 1
@@ -156,7 +163,7 @@ def test_aggregate_formula_by_hand():
         {"id": "c", "pearson": 0.9, "phase_error": 20.0, "refined": False,
          "shared_shells": [{"phase_error": 65.0}, {"phase_error": 20.0}]},
     ]  # fmt: skip
-    a = E.aggregate(rows, ["d"])
+    a = crysbench.rows.aggregate(rows, ["d"])
     assert a["pearson"] == pytest.approx(0.5)
     assert a["stats"]["pearson"]["median"] == pytest.approx(0.4)
     assert a["stats"]["pearson"]["std"] == pytest.approx(np.std([0.2, 0.4, 0.9]))
@@ -168,8 +175,8 @@ def test_aggregate_formula_by_hand():
 
 def _cli(argv):
     p = argparse.ArgumentParser()
-    E.add_arguments(p)
-    return E.run_cli(p.parse_args(argv))
+    cli_evaluate.add_arguments(p)
+    return cli_evaluate.run(p.parse_args(argv))
 
 
 def test_cli_writes_results_table_and_plots(store, truth, tmp_path, monkeypatch, capsys):
@@ -187,7 +194,7 @@ def test_cli_writes_results_table_and_plots(store, truth, tmp_path, monkeypatch,
     assert res["aggregate"]["phase_error"] < 1e-3
     assert (out.parent / "results_phase_error.png").stat().st_size > 1000
     assert (out.parent / "results_fraction_below_60.png").stat().st_size > 1000
-    table = E.format_table(res)
+    table = format_results(res)
     assert "phase_error" in table and "refined fraction" in table
 
 

@@ -19,7 +19,8 @@ import pytest
 
 import crysbench
 import crysbench.scoring
-from crysbench.evaluate_cli import add_arguments, journal_path, lock_path, run_cli
+from crysbench.cli.evaluate import add_arguments, journal_path, lock_path
+from crysbench.cli.evaluate import run as run_cli
 from crysbench.journal import OutputLock
 from crysbench.predictions import EvaluationError, load_predictions, write_predictions
 
@@ -148,7 +149,7 @@ def test_second_evaluate_on_one_out_fails_fast(store_path, folder, tmp_path, cap
 
 
 def test_out_is_checked_before_scoring(store_path, folder, tmp_path, capsys, monkeypatch):
-    ev = importlib.import_module("crysbench.evaluate")  # crysbench.evaluate is the function
+    ev = importlib.import_module("crysbench.evaluator")
     monkeypatch.setattr(ev, "evaluate", lambda *a, **k: pytest.fail("scored before --out check"))
     base = [str(folder), "--store", store_path, "--engine", "none", "-q", "--out"]
     assert _cli(base + [str(tmp_path)]) == 2

@@ -14,7 +14,7 @@ import pytest
 import crysbench
 from crysbench import leaderboard as lb
 from crysbench.cli import main
-from crysbench.evaluate import evaluate
+from crysbench.evaluator import evaluate
 from crysbench.leaderboard.submission import MAX_FILE_BYTES, validate_meta
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,10 +172,11 @@ def test_wrong_fingerprint_fails(entry, results, store):
 
     _edit(entry / "results.json", other)
     msg = _problems(entry.parent)
-    assert "store_fingerprint '000" in msg and "does not match the board's test fingerprint" in msg
+    assert "test fingerprint mismatch (const-res@1)" in msg
+    assert f"store_fingerprint has {'0' * 64}, the board has {store.fingerprint}" in msg
     bad = copy.deepcopy(results[0])
     bad["store_fingerprint"] = "f" * 64
-    with pytest.raises(lb.LeaderboardError, match="does not match the board's test fingerprint"):
+    with pytest.raises(lb.LeaderboardError, match="mismatch .* has f{64}, the board has"):
         lb.write_submission(entry.parent, "other", [bad], dict(META, method="Other"))
     with pytest.raises(lb.LeaderboardError, match="no board under .* has test fingerprint"):
         lb.find_board(entry.parent.parent.parent, "f" * 64, "const-res@1")

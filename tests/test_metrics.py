@@ -175,7 +175,7 @@ def test_import_does_not_load_torch():
     import sys
 
     code = (
-        "import sys, crysbench, crysbench.metrics, crysbench.evaluate, crysbench.refine, "
+        "import sys, crysbench, crysbench.metrics, crysbench.evaluator, crysbench.refine, "
         "crysbench.refine.builtin, crysbench.refine.shelxe; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -37,7 +37,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         name = self.path.rsplit("/", 1)[-1]
         pid = name.split(".")[0]
         count = type(self).hits[name] = type(self).hits.get(name, 0) + 1
-        if pid == "FLKY" and count == 1:
+        if pid == "FLKY" and count == 1 or pid == "BUSY":
             return self._send(503)
         if pid == "FLKY":
             pid = "1A8O"
@@ -98,6 +98,12 @@ def test_retry_after_server_error(server, tmp_path):
     assert p.exists() and _Handler.hits["FLKY.pdb.gz"] == 2
 
 
+def test_server_error_every_time_names_the_attempts(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"BUSY: .*failed after 3 attempts \(HTTP 503\)"):
+        client(server, tmp_path).download("BUSY")
+    assert _Handler.hits["BUSY.pdb.gz"] == 3
+
+
 def test_truncated_download_is_an_error(server, tmp_path):
     with pytest.raises(DownloadError, match="truncated"):
         client(server, tmp_path).download("TRNC")
@@ -105,8 +111,9 @@ def test_truncated_download_is_an_error(server, tmp_path):
 
 
 def test_timeout_and_client_errors(server, tmp_path):
-    with pytest.raises(DownloadError, match="failed after 2 attempts"):
+    with pytest.raises(DownloadError, match=r"failed after 2 attempts \(timed out"):
         client(server, tmp_path, retries=2, timeout=0.2).download("SLOW")
+    assert _Handler.hits["SLOW.pdb.gz"] == 2  # urllib3's Retry: 2 attempts in all, not 2 x 2
     with pytest.raises(DownloadError, match="HTTP 410"):
         client(server, tmp_path).download("GONE")
     with pytest.raises(DownloadError, match="not found"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crysbench.cli import main
-from crysbench.evaluate import aggregate
+from crysbench.rows import aggregate
 
 REPO = Path(__file__).resolve().parent.parent / "leaderboards"
 

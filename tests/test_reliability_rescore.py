@@ -13,8 +13,8 @@ import pytest
 import crysbench
 from crysbench import leaderboard as lb
 from crysbench.cli import main
-from crysbench.evaluate import aggregate
 from crysbench.leaderboard.rescore import read_compact
+from crysbench.rows import aggregate
 
 META = {
     "method": "Noisy oracle", "authors": ["A. Tester"],

@@ -2,15 +2,16 @@
 
 Each subcommand module has ``add_parser(sub)`` (adds its parser to the ``crysbench``
 subparsers) and ``run(args) -> int`` (calls one public function and prints the outcome).
-No module outside ``crysbench.cli`` parses arguments, except ``crysbench.evaluate`` whose
-parser :mod:`crysbench.cli.evaluate` delegates to.
+No module outside ``crysbench.cli`` parses arguments.
 
 Error and exit-code policy, the same for every subcommand (:func:`main`):
 
 - ``0``: done; ``1``: the command ran and found problems (``verify``, ``leaderboard
   check``) or failed with a ``ValueError``/``KeyError``/``OSError``/``RuntimeError``,
   reported as one line ``crysbench <command>: error: <message>`` on stderr, never a
-  traceback; ``2``: bad usage (argparse) or no command; ``130``: interrupted (Ctrl-C).
+  traceback; ``2``: bad usage (argparse), no command, or an argument naming something
+  unusable that is found before any work (``evaluate --store`` that does not open,
+  ``--out`` that cannot be written or is locked); ``130``: interrupted (Ctrl-C).
 - A wrong combination of arguments found after parsing raises :class:`UsageError` (a
   ``ValueError``: one line, exit 1).
 

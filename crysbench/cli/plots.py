@@ -26,7 +26,7 @@ def plot_shells(results: dict, prefix: str | Path) -> list[Path]:
     Parameters
     ----------
     results : dict
-        As returned by :func:`crysbench.evaluate.evaluate`.
+        As returned by :func:`crysbench.evaluate`.
     prefix : str or Path
         Output path without suffix.
 

@@ -1,8 +1,10 @@
-"""Human-readable tables for build reports and store summaries."""
+"""Human-readable tables for build reports, store summaries and evaluation results."""
 
 from __future__ import annotations
 
-__all__ = ["format_report", "format_info", "format_table"]
+from typing import Any
+
+__all__ = ["format_report", "format_info", "format_results", "format_table"]
 
 
 def format_table(rows: list[tuple], header: tuple) -> str:
@@ -95,3 +97,52 @@ def format_info(info: dict) -> str:
     if info.get("rejected"):
         text += "\n\n" + format_table(sorted(info["rejected"].items()), ("rejected because", "n"))
     return text
+
+
+def _f(x: Any, fmt: str = ".3f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def format_results(results: dict) -> str:
+    """Human-readable summary of an evaluation: headline numbers and the shell table.
+
+    Parameters
+    ----------
+    results : dict
+        As returned by :func:`crysbench.evaluate`.
+
+    Returns
+    -------
+    str
+        Lines of text, no trailing newline.
+    """
+    a = results["aggregate"]
+    st = a.get("stats", {})
+    lines = [
+        f"crysbench evaluate  variant {results['variant']}  split {results['split']}  "
+        f"engine {results['engine']}  examples {a['n_examples']}  missing {len(a['missing'])}",
+        "",
+        f"{'metric':<24}{'mean':>10}{'median':>10}{'std':>10}",
+    ]
+    for field, fmt in (
+        ("pearson", ".3f"), ("amplitude_pearson", ".3f"), ("phase_error", ".1f"),
+        ("phase_error_weighted", ".1f"), ("final_phase_error_weighted", ".1f"),
+    ):  # fmt: skip
+        if field in st:
+            s = st[field]
+            lines.append(
+                f"{field:<24}{_f(s['mean'], fmt):>10}{_f(s['median'], fmt):>10}"
+                f"{_f(s['std'], fmt):>10}"
+            )
+    lines.append(f"{'fraction < 60°':<24}{_f(a['fraction_below_60']):>10}")
+    lines.append(f"{'refined fraction':<24}{_f(a['refined_fraction']):>10}")
+    lines += ["", f"{'shell d (Å)':<18}{'n ex':>6}{'phase err':>11}{'frac<60':>9}"]
+    d = results["shell_d"]
+    for i, pe in enumerate(a["phase_error_by_shell"]):
+        lo = "inf" if d[i] is None else f"{d[i]:.2f}"
+        hi = "inf" if d[i + 1] is None else f"{d[i + 1]:.2f}"
+        lines.append(
+            f"{lo + '–' + hi:<18}{a['n_by_shell'][i]:>6}{_f(pe, '.1f'):>11}"
+            f"{_f(a['fraction_below_60_by_shell'][i], '.2f'):>9}"
+        )
+    return "\n".join(lines)

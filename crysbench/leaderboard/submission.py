@@ -2,7 +2,7 @@
 
 A submission is a folder ``<board>/<name>/`` holding
 
-- ``results.json`` — written by the evaluator (:func:`crysbench.evaluate.evaluate`), never
+- ``results.json`` — written by the evaluator (:func:`crysbench.evaluate`), never
   typed in; with several seeds, ``results.json`` is seed 1 and ``results-seed2.json``,
   ``results-seed3.json``, … the others;
 - ``meta.json`` — who and what (:mod:`crysbench.leaderboard.meta`: the fields of
@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crysbench.fingerprints import fingerprint_mismatch
 from crysbench.leaderboard.meta import (
     META_FIELDS,
     NAME_PATTERN,
@@ -163,7 +164,8 @@ def check_results(results: Any, board: dict, label: str = "results.json") -> lis
     label : str
         Prefix of every message (normally the file path).
     """
-    from crysbench.evaluate import SCHEMA_VERSION, aggregate
+    from crysbench.results import SCHEMA_VERSION
+    from crysbench.rows import aggregate
 
     if not isinstance(results, dict):
         return [f"{label}: must hold a JSON object (the evaluator's results)"]
@@ -178,12 +180,12 @@ def check_results(results: Any, board: dict, label: str = "results.json") -> lis
         )
     if results["variant"] != board.get("variant"):
         p.append(f"{label}: variant {results['variant']!r}, the board is {board.get('variant')!r}")
-    if results["store_fingerprint"] != board.get("test_fingerprint"):
-        p.append(
-            f"{label}: store_fingerprint {results['store_fingerprint']!r} does not match the "
-            f"board's test fingerprint {board.get('test_fingerprint')!r} (scored on another "
-            "test split)"
-        )
+    problem = fingerprint_mismatch(
+        results["store_fingerprint"], board.get("test_fingerprint"), board.get("variant"),
+        f"{label}: store_fingerprint", "the board", hint="scored on another test split",
+    )  # fmt: skip
+    if problem is not None or results["store_fingerprint"] is None:
+        p.append(problem or f"{label}: store_fingerprint is null; rescore with crysbench submit")
     if results["split"] != "test":
         p.append(f"{label}: split {results['split']!r}; boards rank the test split only")
     rows = results["examples"]
@@ -309,11 +311,12 @@ def check_submission(
                 "(results.json, results-seed2.json, …): submit every seed you ran"
             )
         fp = meta.get("store_fingerprint")
-        if isinstance(fp, str) and fp != board.get("test_fingerprint"):
-            problems.append(
-                f"{label}/meta.json: store_fingerprint {fp!r} does not match the board's test "
-                f"fingerprint {board.get('test_fingerprint')!r}"
-            )
+        problem = fingerprint_mismatch(
+            fp if isinstance(fp, str) else None, board.get("test_fingerprint"),
+            board.get("variant"), f"{label}/meta.json: store_fingerprint", "the board",
+        )  # fmt: skip
+        if problem is not None:
+            problems.append(problem)
     keys = {
         (json.dumps(r.get("engine")), json.dumps(r.get("settings"), sort_keys=True))
         for r in loaded

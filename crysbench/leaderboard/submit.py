@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crysbench.fingerprints import fingerprint_mismatch
 from crysbench.leaderboard.check import check_board
 from crysbench.leaderboard.meta import validate_meta, validate_name
 from crysbench.leaderboard.registry import (
@@ -58,7 +59,13 @@ def _method_taken(board_dir: Path, method: str, skip: str) -> str | None:
 
 
 def _prepare(
-    board_dir: Path, name: str, meta: dict, n_seeds: int, fingerprint: str, overwrite: bool
+    board_dir: Path,
+    name: str,
+    meta: dict,
+    n_seeds: int,
+    fingerprint: str,
+    overwrite: bool,
+    variant: str | None = None,
 ) -> dict:
     """Fill and pre-check everything that does not need the scores."""
     why = validate_name(name)
@@ -73,11 +80,12 @@ def _prepare(
     meta = dict(meta)
     meta.setdefault("date", _dt.date.today().isoformat())
     meta.setdefault("seeds", n_seeds)
-    if meta.get("store_fingerprint", fingerprint) != fingerprint:
-        raise LeaderboardError(
-            f"meta.json store_fingerprint {meta['store_fingerprint']!r} is not the store's "
-            f"test fingerprint {fingerprint!r}"
-        )
+    problem = fingerprint_mismatch(
+        meta.get("store_fingerprint"), fingerprint, variant, "meta.json store_fingerprint",
+        "the store",
+    )  # fmt: skip
+    if problem is not None:
+        raise LeaderboardError(problem)
     meta["store_fingerprint"] = fingerprint
     if meta["seeds"] != n_seeds:
         raise LeaderboardError(
@@ -137,15 +145,16 @@ def write_submission(
     LeaderboardError
         With every problem found (nothing is written then).
     """
-    from crysbench.evaluate import write_results
+    from crysbench.results import write_results
 
     board_dir = Path(board_dir)
     board = load_board(board_dir)
     if not results:
         raise LeaderboardError("no results to submit")
     meta = _prepare(
-        board_dir, name, _read_meta(meta), len(results), board["test_fingerprint"], overwrite
-    )
+        board_dir, name, _read_meta(meta), len(results), board["test_fingerprint"], overwrite,
+        board.get("variant"),
+    )  # fmt: skip
     stage = board_dir / f".{name}.staging"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -196,7 +205,7 @@ def submit(
     Parameters
     ----------
     predictions : path, mapping, or a list of them
-        One prediction set per training seed (see :func:`crysbench.evaluate.load_predictions`).
+        One prediction set per training seed (see :func:`crysbench.load_predictions`).
     store : Store or path
         The store the predictions were made for.
     name : str
@@ -231,10 +240,10 @@ def submit(
 
     Raises
     ------
-    LeaderboardError, crysbench.evaluate.EvaluationError
+    LeaderboardError, crysbench.EvaluationError
         Invalid meta, name taken, no matching board, invalid predictions.
     """
-    from crysbench.evaluate import evaluate
+    from crysbench.evaluator import evaluate
     from crysbench.store import open_store
 
     if isinstance(store, str | Path):
@@ -246,12 +255,15 @@ def submit(
     )
     board_dir = Path(board) if board else find_board(root, store.fingerprint, store.variant)
     b = load_board(board_dir)
-    if b["test_fingerprint"] != store.fingerprint:
-        raise LeaderboardError(
-            f"{show_path(board_dir)} ranks test fingerprint {b['test_fingerprint']}, the store has "
-            f"{store.fingerprint}"
-        )
-    meta = _prepare(board_dir, name, _read_meta(meta), len(sets), store.fingerprint, overwrite)
+    problem = fingerprint_mismatch(
+        store.fingerprint, b["test_fingerprint"], store.variant, "the store",
+        f"the board {show_path(board_dir)}",
+    )  # fmt: skip
+    if problem is not None:
+        raise LeaderboardError(problem)
+    meta = _prepare(
+        board_dir, name, _read_meta(meta), len(sets), store.fingerprint, overwrite, store.variant
+    )
     results = [
         evaluate(
             p,
@@ -270,8 +282,8 @@ def submit(
         return write_submission(board_dir, name, results, meta, files=files, overwrite=overwrite)
     import tempfile
 
-    from crysbench.evaluate import load_predictions
     from crysbench.leaderboard.rescore import compact_from_maps, write_compact
+    from crysbench.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         extra = list(files)
