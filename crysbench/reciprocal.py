@@ -252,7 +252,6 @@ class HalfSphereGrid:
         v = np.asarray(volume, dtype=np.float64)
         s = (self.n / v).astype(real)
         if s.ndim:  # one scale per map
-            s = s if s.size > 1 or not lead else np.broadcast_to(s, lead)
             s = np.broadcast_to(s, lead).reshape(-1, 1, 1, 1) if lead else s.reshape(())
         return s
 
