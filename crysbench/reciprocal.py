@@ -1,7 +1,9 @@
 """The one reciprocal-space kernel: a half sphere of reflections on an rfft grid (SPEC §3.7).
 
-Every map ↔ structure-factor conversion in crysbench goes through :class:`HalfSphereGrid`,
-which decides, once, where each reflection of the canonical half sphere
+Every NumPy map ↔ structure-factor conversion in crysbench (maps, the loader's batches,
+metrics, the origin search, builtin refinement) goes through :class:`HalfSphereGrid`
+(:func:`crysbench.torchdata.synthesize_torch` follows the same conventions in torch on
+the training device), which decides, once, where each reflection of the canonical half sphere
 (:func:`crysbench.maps.miller_indices`: one of each Friedel pair, no F000) lands on the
 half-complex grid of ``scipy.fft.rfftn`` (shape ``(nu, nv, nw // 2 + 1)``). Conventions
 (CCP4 / gemmi)::
@@ -13,7 +15,9 @@ half-complex grid of ``scipy.fft.rfftn`` (shape ``(nu, nv, nw // 2 + 1)``). Conv
 term with ``0 < l < nw/2`` itself, so the synthesis places ``conj F(h)`` at ``+h``; on the
 ``l = 0`` plane it adds no mates, so ``F(h)`` is placed at ``-h`` as well (the mates of
 ``l = 0`` reflections are not in the half sphere, so the two never collide). The map is
-``irfftn(G) · N/V``, the N/V scale applied after the transform in the map's precision.
+``irfftn(G) · N/V``, the N/V scale applied after the transform in the map's precision
+(``scale_first=True`` applies it to the coefficients instead: the builtin refinement's
+order, equal to rounding, kept so that its results stay bitwise unchanged).
 The analysis is ``F(h) = conj(rfftn(ρ)[+h]) · V/N``.
 
 Batches: coefficients may carry leading axes (one map per row, same reflections), or
@@ -264,6 +268,7 @@ class HalfSphereGrid:
         dtype: type = np.complex64,
         pruned: bool = False,
         base: np.ndarray | None = None,
+        scale_first: bool = False,
     ) -> np.ndarray:
         """Real map ``(1/V)[F000 + Σ_{h,-h} C(h) exp(-2πi h·x)]`` (the density convention).
 
@@ -284,6 +289,11 @@ class HalfSphereGrid:
             ``rfftn`` of a map on this grid whose Fourier terms outside the reflections
             (and F000) are kept in the result, e.g. the terms beyond dmin of a modified
             map (one volume only).
+        scale_first : bool
+            Apply N/V to the coefficients (and F000) before the transform instead of to
+            the map after it, ``base`` left unscaled (one volume only). Equal to rounding;
+            the builtin refinement's order, kept so that its results stay bitwise those
+            of earlier releases.
 
         Returns
         -------
@@ -294,14 +304,19 @@ class HalfSphereGrid:
         real = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
         if pruned and len(self.hkl) == 0:
             return np.zeros((*lead, *self.shape), dtype=real)
-        if base is not None:  # rfft units → the placed coefficients' units
-            base = np.asarray(base) * (float(volume) / self.n)
-        grid = self.place(coef, dtype, pruned, f000, base)
+        if scale_first:
+            s = self.n / float(volume)
+            grid = self.place(coef * s, dtype, pruned, f000 * s, base)
+        else:
+            if base is not None:  # rfft units → the placed coefficients' units
+                base = np.asarray(base) * (float(volume) / self.n)
+            grid = self.place(coef, dtype, pruned, f000, base)
         if pruned:
             out = self._pruned_irfft(grid)
         else:
             out = scipy.fft.irfftn(grid, s=self.shape, axes=(1, 2, 3), workers=1)
-        out *= self._scale(volume, lead, real)
+        if not scale_first:
+            out *= self._scale(volume, lead, real)
         out = out.astype(real, copy=False)
         return out.reshape(*lead, *self.shape)
 

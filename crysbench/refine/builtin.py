@@ -171,7 +171,9 @@ def density_modification(
     s_mask = 1.0 - st.k_mask * (1.0 - s_comp)
     s_mask = min(max(s_mask, 0.05), 0.95)
     n_solvent = int(round(s_mask * g.n))
-    synth = functools.partial(g.to_map, volume=volume, f000=f000, dtype=np.complex128)
+    synth = functools.partial(
+        g.to_map, volume=volume, f000=f000, dtype=np.complex128, scale_first=True
+    )
     base = None
     change = float("nan")
     cycles = 0
