@@ -16,7 +16,10 @@ Structure factors come from gemmi's ``DensityCalculatorX`` (IT92 X-ray scatterin
 factors, as ``gemmi sfcalc``): atoms are put on a fine grid with a compensating
 blur and Fourier transformed; the blur is removed per reflection. The maps are
 then synthesised on the example grid by an inverse real FFT, so a coarse output
-grid (var-res) does not degrade the structure factors.
+grid (var-res) does not degrade the structure factors. Placing the half sphere on the
+FFT grid (Friedel mates, the l = 0 plane, the N/V scale) is
+:class:`crysbench.reciprocal.HalfSphereGrid`'s job; the syntheses here are thin
+wrappers of it.
 
 Examples
 --------
@@ -36,7 +39,8 @@ import math
 
 import gemmi
 import numpy as np
-import scipy.fft
+
+from crysbench.reciprocal import HalfSphereGrid, good_fft_size
 
 __all__ = [
     "good_fft_size",
@@ -50,20 +54,6 @@ __all__ = [
     "patterson_map",
     "shell_errors",
 ]
-
-
-def good_fft_size(n: int) -> int:
-    """Smallest even m ≥ n whose prime factors are 2, 3 and 5 (CCP4-friendly)."""
-    m = max(int(n), 2)
-    while True:
-        if m % 2 == 0:
-            r = m
-            for p in (2, 3, 5):
-                while r % p == 0:
-                    r //= p
-            if r == 1:
-                return m
-        m += 1
 
 
 def _index_limits(cell: gemmi.UnitCell, dmin: float) -> tuple[int, int, int]:
@@ -200,24 +190,7 @@ def synthesize(
     -------
     ndarray, shape=shape or (b, *shape), dtype=float32
     """
-    coef = np.asarray(coefficients)
-    batched = coef.ndim == 2
-    if not batched:
-        coef = coef[None]
-    nu, nv, nw = shape
-    grid = np.zeros((coef.shape[0], nu, nv, nw // 2 + 1), dtype=np.complex64)
-    h = hkl[:, 0].astype(np.intp)
-    k = hkl[:, 1].astype(np.intp)
-    l = hkl[:, 2].astype(np.intp)
-    conj = np.conj(coef).astype(np.complex64)
-    # exp(-2πi h·x) F(h) summed over ±h equals irfft of conj(F) placed at +h
-    grid[:, h % nu, k % nv, l] = conj
-    zero = l == 0
-    grid[:, (-h[zero]) % nu, (-k[zero]) % nv, 0] = coef[:, zero].astype(np.complex64)
-    out = scipy.fft.irfftn(grid, s=shape, axes=(1, 2, 3), workers=1)
-    out *= np.float32(nu * nv * nw / volume)
-    out = out.astype(np.float32, copy=False)
-    return out if batched else out[0]
+    return HalfSphereGrid.cached(hkl, shape).to_map(coefficients, volume)
 
 
 def density_map(
@@ -247,21 +220,11 @@ def synthesize_many(
     Each example has its own reflections (its own cell and dmin); the result is the
     stack of :func:`synthesize` of each, shape=(b, nu, nv, nw), float32.
     """
-    nu, nv, nw = shape
-    grid = np.zeros((len(hkls), nu, nv, nw // 2 + 1), dtype=np.complex64)
-    for b, (hkl, coef) in enumerate(zip(hkls, coefficients)):
-        h = hkl[:, 0].astype(np.intp)
-        k = hkl[:, 1].astype(np.intp)
-        l = hkl[:, 2].astype(np.intp)
-        c = np.asarray(coef).astype(np.complex64)
-        g = grid[b]
-        g[h % nu, k % nv, l] = np.conj(c)
-        zero = l == 0
-        g[(-h[zero]) % nu, (-k[zero]) % nv, 0] = c[zero]
-    out = scipy.fft.irfftn(grid, s=shape, axes=(1, 2, 3), workers=1)
-    scale = (nu * nv * nw / np.asarray(volumes, dtype=np.float64)).astype(np.float32)
-    out *= scale[:, None, None, None]
-    return out.astype(np.float32, copy=False)
+    counts = [len(h) for h in hkls]
+    hkl = np.concatenate(hkls) if hkls else np.zeros((0, 3), dtype=np.int16)
+    coef = np.concatenate([np.asarray(c) for c in coefficients]) if hkls else np.zeros(0)
+    rows = np.repeat(np.arange(len(hkls)), counts)
+    return HalfSphereGrid(hkl, shape, rows=rows, size=len(hkls)).to_map(coef, volumes)
 
 
 def shell_errors(

@@ -1,8 +1,9 @@
-"""Map-quality metrics: Pearson correlation, phase error by shell, origin and hand search.
+"""Map-quality metrics: Pearson correlation, phase error by shell, one example's metrics.
 
 Pure functions on NumPy arrays, usable inside training loops (torch variants import torch
-lazily: ``import crysbench.metrics`` never imports torch). Conventions follow
-:mod:`crysbench.maps` (CCP4 / gemmi)::
+lazily: ``import crysbench.metrics`` never imports torch). The origin and hand search
+live in :mod:`crysbench.alignment` and are importable from here (``origin_search``,
+``align_origin_hand``). Conventions are :mod:`crysbench.reciprocal`'s (CCP4 / gemmi)::
 
     ρ(x) = (1/V) Σ_h F(h) exp(-2πi h·x)        F(h) = (V/N) Σ_x ρ(x) exp(+2πi h·x)
 
@@ -31,8 +32,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.fft
-import scipy.optimize
+
+from crysbench.alignment import align_origin_hand, origin_search
+from crysbench.reciprocal import HalfSphereGrid
 
 __all__ = [
     "pearson",
@@ -77,7 +79,8 @@ def map_to_sf(density: np.ndarray, cell_or_volume, hkl: np.ndarray, workers: int
     """Structure factors of a map on its grid, at the given reflections.
 
     ``F(h) = (V/N) Σ_x ρ(x) exp(+2πi h·x)``, the inverse of :func:`crysbench.maps.synthesize`
-    for reflections inside the grid's Nyquist box.
+    for reflections inside the grid's Nyquist box
+    (:meth:`crysbench.reciprocal.HalfSphereGrid.from_map`).
 
     Parameters
     ----------
@@ -90,19 +93,23 @@ def map_to_sf(density: np.ndarray, cell_or_volume, hkl: np.ndarray, workers: int
 
     Returns
     -------
-    ndarray, shape=(m,) or (b, m), complex128
-        Structure factors (map unit × Å³; electrons for a map in e/Å³).
+    ndarray, shape=(m,) or (b, m), complex
+        Structure factors (map unit × Å³; electrons for a map in e/Å³); complex64 for a
+        float32 map, complex128 for a float64 one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hkl = np.array([[1, 0, 0]])
+    >>> u = np.arange(8)[:, None, None] / 8
+    >>> rho = np.broadcast_to(np.cos(2 * np.pi * u - 0.5), (8, 4, 4))  # (2|F|/V) cos(2πhx − φ)
+    >>> F = map_to_sf(rho, 2.0, hkl)
+    >>> round(float(abs(F[0])), 6), round(float(np.angle(F[0])), 6)
+    (1.0, 0.5)
     """
     volume = float(getattr(cell_or_volume, "volume", cell_or_volume))
     rho = np.asarray(density)
-    shape = rho.shape[-3:]
-    n = shape[0] * shape[1] * shape[2]
-    R = scipy.fft.rfftn(rho, axes=(-3, -2, -1), workers=workers)
-    h = hkl[:, 0].astype(np.intp) % shape[0]
-    k = hkl[:, 1].astype(np.intp) % shape[1]
-    l = hkl[:, 2].astype(np.intp)
-    # rfftn uses exp(-2πi h·x); conj gives exp(+2πi h·x) for a real map
-    return np.conj(R[..., h, k, l]) * (volume / n)
+    return HalfSphereGrid.cached(hkl, rho.shape[-3:]).from_map(rho, volume, workers=workers)
 
 
 def phase_difference(F_pred: np.ndarray, F_true: np.ndarray) -> np.ndarray:
@@ -274,128 +281,6 @@ def phase_error_by_shell(
             }
         )
     return out
-
-
-# --------------------------------------------------------------------------- origin / hand
-def _search_grid(hkl: np.ndarray, oversample: int = 2) -> tuple[int, int, int]:
-    hmax = np.abs(hkl.astype(np.int64)).max(axis=0) if len(hkl) else np.zeros(3, int)
-    out = []
-    for hm in hmax:
-        n = scipy.fft.next_fast_len(int(max(oversample * (2 * hm + 1), 4)), real=True)
-        out.append(n + (n % 2))
-    return tuple(out)
-
-
-def _shift_score(t: np.ndarray, hkl: np.ndarray, c: np.ndarray) -> float:
-    # Σ Re(c exp(+2πi h·t)), c = w·F_true·conj(F_pred)/|·|
-    ph = 2 * np.pi * (hkl @ t)
-    return float((c.real * np.cos(ph) - c.imag * np.sin(ph)).sum())
-
-
-def origin_search(
-    F_pred: np.ndarray,
-    F_true: np.ndarray,
-    hkl: np.ndarray,
-    weights: np.ndarray | None = None,
-    oversample: int = 2,
-    refine: bool = True,
-) -> tuple[np.ndarray, float]:
-    """Best origin shift t (fractional) of a prediction against the truth, in P1.
-
-    A prediction ``ρ_p(x) = ρ(x − t)`` has ``F_p(h) = F(h) exp(+2πi h·t)``; this finds the t
-    maximising ``Σ w cos(φ_true − φ_pred + 2π h·t)`` (w = |F_true| by default), first on a
-    grid oversampled ``oversample`` times relative to the Nyquist grid of ``hkl`` (one FFT),
-    then by local continuous refinement.
-
-    Returns
-    -------
-    t : ndarray, shape=(3,)
-        Fractional shift in [0, 1); the aligned prediction is ``F_p · exp(−2πi h·t)``.
-    score : float
-        The weighted mean cosine at t (1 for a perfect match).
-    """
-    hkl = np.asarray(hkl)
-    Fp = np.asarray(F_pred, dtype=np.complex128)
-    Ft = np.asarray(F_true, dtype=np.complex128)
-    w = np.abs(Ft) if weights is None else np.asarray(weights, dtype=np.float64)
-    prod = Ft * np.conj(Fp)
-    mag = np.abs(prod)
-    c = np.where(mag > 0, w * prod / np.where(mag > 0, mag, 1.0), 0.0)
-    sw = float(w.sum()) or 1.0
-    shape = _search_grid(hkl, oversample)
-    # S(t) = Σ_half Re(c e^{+2πi h·t}); irfftn sums G e^{+2πi h·x} over ±h
-    grid = np.zeros((shape[0], shape[1], shape[2] // 2 + 1), dtype=np.complex128)
-    h = hkl[:, 0].astype(np.intp)
-    k = hkl[:, 1].astype(np.intp)
-    l = hkl[:, 2].astype(np.intp)
-    grid[h % shape[0], k % shape[1], l] = c  # irfftn adds conj at -h; see maps.synthesize
-    zero = l == 0
-    grid[(-h[zero]) % shape[0], (-k[zero]) % shape[1], 0] = np.conj(c[zero])
-    # irfftn computes Σ G e^{+2πi h·x}/N (numpy backward); the full sum is 2·Re Σ_half
-    smap = scipy.fft.irfftn(grid, s=shape, workers=1) * (shape[0] * shape[1] * shape[2]) / 2
-    i = np.unravel_index(int(np.argmax(smap)), shape)
-    t = np.array(i, dtype=np.float64) / np.array(shape)
-    hk = hkl.astype(np.float64)
-    if refine and len(hkl):
-
-        def neg(tt: np.ndarray) -> float:
-            return -_shift_score(tt, hk, c)
-
-        def grad(tt: np.ndarray) -> np.ndarray:
-            ph = 2 * np.pi * (hk @ tt)
-            dd = -(c.real * np.sin(ph) + c.imag * np.cos(ph)) * 2 * np.pi
-            return -(hk * dd[:, None]).sum(axis=0)
-
-        res = scipy.optimize.minimize(neg, t, jac=grad, method="BFGS", options={"gtol": 1e-8})
-        if -res.fun >= _shift_score(t, hk, c):
-            t = res.x
-    t = np.mod(t, 1.0)
-    return t, _shift_score(t, hk, c) / sw
-
-
-def align_origin_hand(
-    F_pred: np.ndarray,
-    F_true: np.ndarray,
-    hkl: np.ndarray,
-    origin: bool = True,
-    hand: bool = True,
-    weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Align a prediction's structure factors to the truth by origin shift and/or hand.
-
-    In P1 the enantiomer (inversion through any point) has ``F_inv = conj(F)`` up to an
-    origin shift, so the hand search tries ``conj(F_pred)`` as well and keeps whichever
-    aligns better (by the weighted mean cosine, w = |F_true|).
-
-    Returns
-    -------
-    F_aligned : ndarray, shape=(m,), complex128
-    shift : ndarray, shape=(3,)
-        Fractional origin shift applied (zeros without origin search).
-    inverted : bool
-        True when the enantiomer was chosen.
-    """
-    hkl = np.asarray(hkl)
-    Fp = np.asarray(F_pred, dtype=np.complex128)
-    Ft = np.asarray(F_true, dtype=np.complex128)
-    w = np.abs(Ft) if weights is None else np.asarray(weights, dtype=np.float64)
-    candidates = [(Fp, False)] + ([(np.conj(Fp), True)] if hand else [])
-    best = None
-    for F, inv in candidates:
-        if origin:
-            t, score = origin_search(F, Ft, hkl, w)
-        else:
-            t = np.zeros(3)
-            prod = Ft * np.conj(F)
-            mag = np.abs(prod)
-            cos = np.where(mag > 0, prod.real / np.where(mag > 0, mag, 1.0), 0.0)
-            score = float((w * cos).sum() / (w.sum() or 1.0))
-        if best is None or score > best[0] + 1e-12:
-            best = (score, F, t, inv)
-    _, F, t, inv = best
-    if origin:
-        F = F * np.exp(-2j * np.pi * (hkl.astype(np.float64) @ t))
-    return F, t, inv
 
 
 # --------------------------------------------------------------------------- one example

@@ -5,8 +5,9 @@ batch are scattered into one half-complex grid with a single fancy assignment (n
 per-example Python loop) and transformed by a *pruned* inverse FFT: the reflections to
 dmin fill only ``|h| ≤ H``, ``|k| ≤ K``, ``l ≤ L`` of the grid (about a third of each
 axis at the const-res sampling rate), so the transforms along u and v skip the empty
-rows. The result equals :func:`crysbench.maps.synthesize` to float32 rounding
-(single-precision transforms throughout; the maps stay exact to float32).
+rows. Placement and transforms are :class:`crysbench.reciprocal.HalfSphereGrid`'s (a
+ragged grid, ``pruned=True``); the result equals :func:`crysbench.maps.synthesize` to
+float32 rounding (single-precision transforms throughout).
 
 The torch version (:func:`crysbench.torchdata.synthesize_torch`) follows the same
 conventions on any device.
@@ -32,7 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
+
+from crysbench.reciprocal import HalfSphereGrid
 
 __all__ = ["BatchReflections", "concat_reflections", "power", "synthesize_batch"]
 
@@ -56,6 +58,17 @@ class BatchReflections:
     F: np.ndarray
     batch: np.ndarray
     size: int
+
+    def grid(self, shape: tuple[int, int, int]) -> HalfSphereGrid:
+        """The batch's reflections on a common grid (ragged), kept for later calls.
+
+        The density and Patterson syntheses of a batch share one index computation.
+        """
+        cache = self.__dict__.setdefault("_grids", {})
+        key = tuple(int(n) for n in shape)
+        if key not in cache:
+            cache[key] = HalfSphereGrid(self.hkl, key, rows=self.batch, size=self.size)
+        return cache[key]
 
     @property
     def nbytes(self) -> int:
@@ -82,35 +95,6 @@ def power(F: np.ndarray) -> np.ndarray:
     return (re * re + im * im).astype(np.float32)
 
 
-def _block_index(refl: BatchReflections, shape: tuple[int, int, int]) -> tuple:
-    """Flat positions of +h (all) and -h (l = 0 only) in the compact block, cached.
-
-    The block is (b, nu, kb, L + 1) with ``kb = min(2K + 1, nv)``: k rows beyond ±K and l
-    columns beyond L of the half-complex grid are empty before the transforms.
-    """
-    cache = refl.__dict__.setdefault("_index_cache", {})
-    if shape not in cache:
-        nu, nv, _ = shape
-        hkl = refl.hkl
-        K = int(np.abs(hkl[:, 1]).max()) if len(hkl) else 0
-        L = int(hkl[:, 2].max()) if len(hkl) else 0
-        kb = min(2 * K + 1, nv)
-        # int32 arithmetic while the block's flat size allows it (it always does in practice)
-        it = np.int32 if refl.size * nu * kb * (L + 1) < 2**31 else np.int64
-        h, k, l = (hkl[:, i].astype(it) for i in range(3))
-        b = refl.batch.astype(it, copy=False)
-        hu = h + it(nu) * (h < 0)  # h mod nu for |h| < nu, without a division
-        kk = k + it(kb) * (k < 0)
-        pos = ((b * it(nu) + hu) * it(kb) + kk) * it(L + 1) + l
-        zero = np.nonzero(l == 0)[0]
-        hz, kz = -h[zero], -k[zero]
-        hz += it(nu) * (hz < 0)
-        kz += it(kb) * (kz < 0)
-        neg = ((b[zero] * it(nu) + hz) * it(kb) + kz) * it(L + 1)
-        cache[shape] = (pos, zero, neg, K, L, kb)
-    return cache[shape]
-
-
 def synthesize_batch(
     refl: BatchReflections,
     shape: tuple[int, int, int],
@@ -135,29 +119,4 @@ def synthesize_batch(
     ndarray, shape=(b, nu, nv, nw), dtype=float32
     """
     coef = refl.F if coefficients is None else np.asarray(coefficients)
-    nu, nv, nw = shape
-    if len(refl.hkl) == 0:
-        return np.zeros((refl.size, *shape), dtype=np.float32)
-    pos, zero, neg, K, L, kb = _block_index(refl, shape)
-    c = coef.astype(np.complex64, copy=False)
-    block = np.zeros((refl.size, nu, kb, L + 1), dtype=np.complex64)
-    flat = block.reshape(-1)
-    # exp(-2πi h·x) C(h) summed over ±h equals irfft of conj(C) placed at +h
-    flat[pos] = np.conj(c)
-    flat[neg] = c[zero]
-    # pruned inverse transform: along u on the occupied (k, l) block only, then along v
-    # on l ≤ L only, then the real transform along w (irfft zero-pads l > L)
-    block = scipy.fft.ifft(block, axis=1, workers=1, overwrite_x=True)
-    if kb < nv:
-        mid = np.zeros((refl.size, nu, nv, L + 1), dtype=np.complex64)
-        mid[:, :, : K + 1] = block[:, :, : K + 1]
-        mid[:, :, nv - K :] = block[:, :, K + 1 :]
-        del block
-    else:
-        mid = block
-    mid = scipy.fft.ifft(mid, axis=2, workers=1, overwrite_x=True)
-    out = scipy.fft.irfft(mid, n=nw, axis=3, workers=1, overwrite_x=True)
-    del mid
-    scale = (nu * nv * nw / np.asarray(volumes, dtype=np.float64)).astype(np.float32)
-    out *= scale[:, None, None, None]
-    return out.astype(np.float32, copy=False)
+    return refl.grid(shape).to_map(coef, volumes, pruned=True)

@@ -41,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -50,6 +51,7 @@ import scipy.fft
 
 from crysbench.maps import inv_d2
 from crysbench.metrics import align_origin_hand, phase_error
+from crysbench.reciprocal import HalfSphereGrid
 
 __all__ = [
     "BuiltinEngine",
@@ -124,46 +126,6 @@ def composition_stats(elements, volume: float) -> tuple[float, float]:
     return float(f000), float(min(max(s, 0.05), 0.98))
 
 
-class _Grid:
-    """Index bookkeeping between the canonical half sphere and an rfft grid."""
-
-    def __init__(self, hkl: np.ndarray, cell: gemmi.UnitCell, shape: tuple[int, int, int]):
-        self.shape = tuple(int(n) for n in shape)
-        self.volume = float(cell.volume)
-        nu, nv, nw = self.shape
-        self.n = nu * nv * nw
-        h = hkl[:, 0].astype(np.intp)
-        k = hkl[:, 1].astype(np.intp)
-        l = hkl[:, 2].astype(np.intp)
-        self.idx = (h % nu, k % nv, l)
-        self.zero = l == 0
-        self.idx0 = (
-            (-h[self.zero]) % nu,
-            (-k[self.zero]) % nv,
-            np.zeros(int(self.zero.sum()), np.intp),
-        )
-
-    def synth(self, C: np.ndarray, f000: float = 0.0, base: np.ndarray | None = None) -> np.ndarray:
-        """ρ(x) = (1/V)[F000 + Σ C e^{-2πi h·x}]; ``base`` supplies other rfft terms."""
-        nu, nv, nw = self.shape
-        if base is None:
-            g = np.zeros((nu, nv, nw // 2 + 1), dtype=np.complex128)
-        else:
-            g = base.copy()
-        scale = self.n / self.volume
-        g[self.idx] = np.conj(C) * scale
-        g[self.idx0] = C[self.zero] * scale
-        g[0, 0, 0] = f000 * scale
-        return scipy.fft.irfftn(g, s=self.shape, workers=1)
-
-    def rfft(self, rho: np.ndarray) -> np.ndarray:
-        return scipy.fft.rfftn(rho, workers=1)
-
-    def sf(self, R: np.ndarray) -> np.ndarray:
-        """Structure factors at the reflections from an rfft of a map."""
-        return np.conj(R[self.idx]) * (self.volume / self.n)
-
-
 def density_modification(
     hkl: np.ndarray,
     f_obs: np.ndarray,
@@ -201,26 +163,30 @@ def density_modification(
         ``cycles`` (run), ``last_change_deg`` (mean |Δφ| of the last cycle), ``s_mask``.
     """
     st = settings or DMSettings()
-    g = _Grid(hkl, cell, grid_shape)
+    g = HalfSphereGrid.cached(hkl, grid_shape)
+    volume = float(cell.volume)
     fo = np.asarray(f_obs, dtype=np.float64)
     phi = np.asarray(phi0, dtype=np.float64).copy()
     kern = np.exp(-2.0 * math.pi**2 * st.sigma_mask**2 * inv_d2(cell, hkl))
     s_mask = 1.0 - st.k_mask * (1.0 - s_comp)
     s_mask = min(max(s_mask, 0.05), 0.95)
     n_solvent = int(round(s_mask * g.n))
+    synth = functools.partial(
+        g.to_map, volume=volume, f000=f000, dtype=np.complex128, scale_first=True
+    )
     base = None
     change = float("nan")
     cycles = 0
     for cycles in range(1, st.n_cycles + 1):  # noqa: B007
         C = fo * np.exp(1j * phi)
-        rho = g.synth(C, f000, base)
-        smooth = g.synth(C * kern, f000).ravel()
+        rho = synth(C, base=base)
+        smooth = synth(C * kern).ravel()
         # lowest n_solvent voxels of the smoothed map are solvent
         cut = np.partition(smooth, n_solvent)[n_solvent]
         protein = (smooth > cut).reshape(g.shape)
         mod = np.where(protein, np.maximum(rho, 0.0) if st.truncate else rho, 0.0)
-        R = g.rfft(mod)
-        new = np.angle(g.sf(R))
+        R = scipy.fft.rfftn(mod, workers=1)
+        new = np.angle(g.gather(R, volume))
         change = float(np.degrees(np.abs(np.angle(np.exp(1j * (new - phi))))).mean())
         phi = new
         if st.free_lunch:
