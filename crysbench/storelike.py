@@ -62,27 +62,106 @@ class StoreLike(Protocol):
     def __contains__(self, example_id: str) -> bool: ...
 
     def ids(self, split: str | None = None) -> list[str]:
-        """Example ids of a split (``None``: all), in store order."""
+        """Return the example ids of a split, in store order.
+
+        Parameters
+        ----------
+        split : str, optional
+            ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"``; ``None`` for all.
+
+        Returns
+        -------
+        list of str
+            The ids.
+        """
         ...
 
     def positions(self, split: str) -> np.ndarray:
-        """Rows of ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``."""
+        """Return the rows of a split.
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
+
+        Returns
+        -------
+        ndarray of int
+            Row numbers in store order.
+        """
         ...
 
     def index(self, example_id: str) -> int:
-        """Row of an example id (KeyError when absent)."""
+        """Return the row of an example id.
+
+        Parameters
+        ----------
+        example_id : str
+            The example's id.
+
+        Returns
+        -------
+        int
+            Its row.
+
+        Raises
+        ------
+        KeyError
+            When the store has no such example.
+        """
         ...
 
     def read_reflections(
         self, rows: np.ndarray, verify: bool = True
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """hkl (int16, (m, 3)) and F (complex64, (m,)) of several rows."""
+        """Read the reflections of several rows.
+
+        Parameters
+        ----------
+        rows : ndarray of int
+            Row numbers.
+        verify : bool
+            Check each example's checksum (a zarr store; in memory nothing can rot).
+
+        Returns
+        -------
+        hkl : list of ndarray
+            Miller indices, int16, shape (m, 3), one per row.
+        F : list of ndarray
+            Structure factors, complex64, shape (m,), one per row.
+        """
         ...
 
     def read_atoms(self, row: int, verify: bool = True) -> dict:
-        """``element``, ``name``, ``residue`` (int32), ``xyz`` (float64, Å) of one row."""
+        """Read the atoms of one row.
+
+        Parameters
+        ----------
+        row : int
+            Row number.
+        verify : bool
+            Check the atom table (a zarr store).
+
+        Returns
+        -------
+        dict
+            ``element``, ``name``, ``residue`` (int32) and ``xyz`` (float64, Å) arrays.
+        """
         ...
 
     def get(self, key: str | int, verify: bool = True) -> Any:
-        """One :class:`crysbench.example.Example` by id or row."""
+        """Return one example by id or row.
+
+        Parameters
+        ----------
+        key : str or int
+            Example id or row number.
+        verify : bool
+            Check its checksum (a zarr store).
+
+        Returns
+        -------
+        crysbench.example.Example
+            The example, with ``split`` set.
+        """
         ...
