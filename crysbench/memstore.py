@@ -30,6 +30,7 @@ import numpy as np
 
 from crysbench.example import Example
 from crysbench.splits import SPLIT_CODES, assign_split, split_fingerprint
+from crysbench.storelike import StoreLike
 from crysbench.variants import get_variant
 
 __all__ = ["MemoryStore", "SPLIT_CODES"]
@@ -38,7 +39,7 @@ _SPLIT_NAMES = {v: k for k, v in SPLIT_CODES.items()}
 _COUNTER = itertools.count()
 
 
-class MemoryStore:
+class MemoryStore(StoreLike):
     """Examples held in memory, read through the interface of :class:`crysbench.store.Store`.
 
     Parameters
@@ -168,34 +169,10 @@ class MemoryStore:
         return f"MemoryStore({self.variant}, {counts})"
 
     def ids(self, split: str | None = None) -> list[str]:
-        """Return the example ids of a split, in store order.
-
-        Parameters
-        ----------
-        split : str, optional
-            ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"``; ``None`` for all.
-
-        Returns
-        -------
-        list of str
-            The ids.
-        """
         ids = self.meta["id"] if split is None else self.meta["id"][self.positions(split)]
         return [str(i) for i in ids.tolist()]
 
     def positions(self, split: str) -> np.ndarray:
-        """Return the rows of a split.
-
-        Parameters
-        ----------
-        split : str
-            ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
-
-        Returns
-        -------
-        ndarray of int
-            Row numbers in store order.
-        """
         if split == "all":
             return np.arange(len(self))
         names = split.split("+")
@@ -206,23 +183,6 @@ class MemoryStore:
         return np.nonzero(mask)[0]
 
     def index(self, example_id: str) -> int:
-        """Return the row of an example id.
-
-        Parameters
-        ----------
-        example_id : str
-            The example's id.
-
-        Returns
-        -------
-        int
-            Its row.
-
-        Raises
-        ------
-        KeyError
-            When the store has no such example.
-        """
         try:
             return self._index[example_id]
         except (KeyError, TypeError):
@@ -231,59 +191,15 @@ class MemoryStore:
     def read_reflections(
         self, rows: np.ndarray, verify: bool = True
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Read the reflections of several rows.
-
-        Parameters
-        ----------
-        rows : ndarray of int
-            Row numbers.
-        verify : bool
-            Check each example's checksum (a zarr store; in memory nothing can rot).
-
-        Returns
-        -------
-        hkl : list of ndarray
-            Miller indices, int16, shape (m, 3), one per row.
-        F : list of ndarray
-            Structure factors, complex64, shape (m,), one per row.
-        """
         exs = [self._examples[int(r)] for r in np.asarray(rows).reshape(-1)]
         hs = [np.asarray(ex.hkl, dtype=np.int16) for ex in exs]
         Fs = [np.asarray(ex.F, dtype=np.complex64) for ex in exs]
         return hs, Fs
 
     def read_atoms(self, row: int, verify: bool = True) -> dict:
-        """Read the atoms of one row.
-
-        Parameters
-        ----------
-        row : int
-            Row number.
-        verify : bool
-            Check the atom table (a zarr store).
-
-        Returns
-        -------
-        dict
-            ``element``, ``name``, ``residue`` (int32) and ``xyz`` (float64, Å) arrays.
-        """
         return {k: v.copy() for k, v in self._atoms[int(row)].items()}
 
     def get(self, key: str | int, verify: bool = True) -> Example:
-        """Return one example by id or row.
-
-        Parameters
-        ----------
-        key : str or int
-            Example id or row number.
-        verify : bool
-            Check its checksum (a zarr store).
-
-        Returns
-        -------
-        crysbench.example.Example
-            The example, with ``split`` set.
-        """
         row = self.index(key) if isinstance(key, str) else int(key)
         ex = self._examples[row]
         (hkl,), (F,) = self.read_reflections(np.array([row]))
