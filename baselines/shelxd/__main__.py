@@ -31,6 +31,12 @@ def make_parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, default=None,
         help="seconds per example after which no new block starts (non-deterministic)",
     )  # fmt: skip
+    h = sub.add_parser(
+        "hand", help="the L-amino-acid hand decision on maps written by solve --no-hand (in place)"
+    )
+    h.add_argument("--store", required=True, help="path or URL of a crysbench store")
+    h.add_argument("--split", default="test", help="split of the predictions (default: test)")
+    h.add_argument("--out", required=True, help="folder of <id>.npy written by solve")
     return p
 
 
@@ -54,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     if not ids:
         print(f"error: split {args.split!r} of {args.store} is empty", file=sys.stderr)
         return 2
+    if args.command == "hand":
+        from baselines.shelxd.predict import hand_store
+
+        rows = hand_store(store, args.split, args.out)
+        flipped = sum(r["inverted"] for r in rows)
+        print(f"{len(rows)} maps: {flipped} inverted to the protein hand ({args.out}/hand.csv)")
+        return 0
     rows = solve_store(
         store, args.split, args.out, jobs=args.jobs, limit=args.limit, trials=args.trials,
         block=args.block, seed=args.seed, engine=args.engine, time_limit=args.time_limit,

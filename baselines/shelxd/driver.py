@@ -27,6 +27,8 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
+from crysbench.refine import shelxe as shelx_files
+
 __all__ = [
     "ShelxdError",
     "ShelxdRun",
@@ -98,50 +100,33 @@ def format_ins(
 ) -> str:
     """Contents of ``name.ins`` for a P1 small-molecule SHELXD run (HKLF 3 data).
 
+    The crystal data come from the package's one writer,
+    :func:`crysbench.refine.shelxe.format_ins`; this adds SHELXD's instructions.
     ``FIND`` defaults to 0.75 N, ``PLOP`` to N, 1.2 N, 1.4 N (N non-H atoms).
+
+    Examples
+    --------
+    >>> text = format_ins("t", gemmi.UnitCell(20, 20, 20, 90, 90, 90), {"C": 8, "N": 2})
+    >>> [line for line in text.splitlines() if line[:4] in ("FIND", "PLOP")]
+    ['FIND 8', 'PLOP 10 12 14']
     """
-    elements = [e for e, n in composition.items() if n > 0]
-    usual = ["C", "N", "O", "S"]
-    order = sorted(elements, key=lambda e: (usual.index(e) if e in usual else len(usual), e))
-    counts = [int(round(composition[e])) for e in order]
-    n = sum(counts)
+    n = sum(int(round(v)) for e, v in composition.items() if e.upper() not in ("H", "D"))
     find = find if find is not None else max(1, int(round(0.75 * n)))
     plop = [n, int(round(1.2 * n)), int(round(1.4 * n))]
-    a, b, c, al, be, ga = cell.parameters
-    lines = [
-        f"TITL {title[:70]} in P1",
-        f"CELL 1.54178 {a:.4f} {b:.4f} {c:.4f} {al:.3f} {be:.3f} {ga:.3f}",
-        "ZERR 1 0.001 0.001 0.001 0.010 0.010 0.010",
-        "LATT -1",
-        "SFAC " + " ".join(order),
-        "UNIT " + " ".join(str(k) for k in counts),
+    instructions = [
         f"FIND {find}",
         "PLOP " + " ".join(str(p) for p in plop),
         f"MIND {mind:.2f} 3",
         f"NTRY {int(ntry)}",
         f"ESEL {esel:.2f}",
         "HKLF 3",
-        "END",
     ]
-    return "\n".join(lines) + "\n"
+    return shelx_files.format_ins(title, cell, composition, instructions)
 
 
 def format_hkl(hkl: np.ndarray, amplitudes: np.ndarray) -> str:
-    """Contents of ``name.hkl``: ``3I4,2F8.2`` records of F and σ(F), then a zero record.
-
-    Amplitudes are rescaled so the largest is 99 999.99 at most; σ is
-    ``max(0.01·F, 0.01·median F)`` (noise-free data need a positive σ).
-    """
-    hkl = np.asarray(hkl, dtype=int)
-    F = np.abs(np.asarray(amplitudes, dtype=float))
-    top = float(F.max()) if len(F) else 1.0
-    if top > 99999.99:
-        F = F * (99999.99 / top)
-    floor = 0.01 * float(np.median(F)) if len(F) else 0.01
-    sig = np.maximum(np.maximum(0.01 * F, floor), 0.01)
-    out = [f"{h:4d}{k:4d}{l:4d}{f:8.2f}{s:8.2f}\n" for (h, k, l), f, s in zip(hkl, F, sig)]
-    out.append("   0   0   0    0.00    0.00\n")
-    return "".join(out)
+    """Contents of ``name.hkl`` (:func:`crysbench.refine.shelxe.format_hkl`, the one writer)."""
+    return shelx_files.format_hkl(hkl, amplitudes)
 
 
 def parse_lst(text: str) -> list[dict]:

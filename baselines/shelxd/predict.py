@@ -20,7 +20,7 @@ import numpy as np
 from baselines.shelxd.solver import Solution, solve_example
 from crysbench.names import safe_id
 
-__all__ = ["solve_store", "SUMMARY_FIELDS", "write_prediction"]
+__all__ = ["solve_store", "hand_store", "SUMMARY_FIELDS", "write_prediction"]
 
 SUMMARY_FIELDS = [
     "id", "trials", "best_cfom", "cc_all", "cc_weak", "seconds", "solved", "engine",
@@ -31,10 +31,54 @@ DETAIL_FIELDS = ["id", "trial", "cc_all", "cc_weak", "cfom", "r_mod", "agree", "
 
 def write_prediction(out: Path, sol: Solution) -> None:
     """Write ``<id>.npy`` atomically (temporary file, then rename)."""
-    tmp = out / f".{safe_id(sol.id)}.npy.tmp"
+    _write_map(out, sol.id, sol.density)
+
+
+def _write_map(out: Path, example_id: str, rho: np.ndarray) -> None:
+    tmp = out / f".{safe_id(example_id)}.npy.tmp"
     with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(sol.density, dtype=np.float32))
-    tmp.replace(out / f"{sol.id}.npy")
+        np.save(fh, np.ascontiguousarray(rho, dtype=np.float32))
+    tmp.replace(out / f"{example_id}.npy")
+
+
+def hand_store(store, split: str, out: str | Path, progress: bool = True) -> list[dict]:
+    """The hand decision on saved predictions (``solve --no-hand``), in place.
+
+    For every id of ``split`` with a ``<out>/<id>.npy``, :func:`baselines.shelxd.hand.apply_hand`
+    reads the map and the store's cell (nothing else) and rewrites the map in the protein
+    hand; ``<out>/hand.csv`` records ``id, hand_margin, inverted`` and ids already listed
+    there are skipped, so a rerun changes nothing. The maps are those ``solve`` with the
+    decision on would have written.
+
+    Returns
+    -------
+    list of dict
+        The rows written in this call.
+    """
+    from baselines.shelxd.hand import apply_hand
+
+    out = Path(out)
+    log = out / "hand.csv"
+    done = _done_ids(log)
+    new = not log.exists()
+    rows = []
+    with open(log, "a", newline="") as fh:
+        w = csv.DictWriter(fh, ["id", "hand_margin", "inverted"])
+        if new:
+            w.writeheader()
+        for i in store.ids(split):
+            if i in done or not (out / f"{i}.npy").exists():
+                continue
+            rho, inverted, margin = apply_hand(np.load(out / f"{i}.npy"), store.get(i).cell)
+            _write_map(out, i, rho)
+            row = {"id": i, "hand_margin": round(margin, 4), "inverted": int(inverted)}
+            w.writerow(row)
+            fh.flush()
+            rows.append(row)
+            if progress:
+                print(f"{i}: margin {margin:+.4f}{', inverted' if inverted else ''}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    return rows
 
 
 def _done_ids(path: Path) -> set[str]:

@@ -76,7 +76,7 @@ class Solution:
     shift : ndarray, shape=(3,)
         Fractional origin shift applied for centring.
     hand_margin : float
-        L-unit minus D-unit fit of the map (:func:`baselines.shelxd.hand.hand_margin`;
+        L- minus D-template fit of the map (:func:`baselines.shelxd.hand.hand_margin`;
         NaN when the hand decision is off).
     inverted : bool
         The solution's phases were negated by the hand decision.
@@ -183,24 +183,24 @@ def _finish(
 ) -> Solution:
     hkl = np.asarray(hkl, dtype=np.int64)
     rho = density_from_phases(hkl, amplitudes, phases, cell, grid_shape)
-    margin, inverted = float("nan"), False
-    if hand:  # L-amino acids: keep the enantiomer the L unit fits (truth-free)
-        from baselines.shelxd.hand import choose_hand
-
-        inverted, margin = choose_hand(rho, cell)
-        if inverted:  # x -> -x  <=>  φ -> -φ
-            phases = -np.asarray(phases)
-            atoms = np.mod(-np.asarray(atoms), 1.0)
-            rho = density_from_phases(hkl, amplitudes, phases, cell, grid_shape)
     shift = centre_shift(rho) if centre else np.zeros(3)
     if centre:
         # atoms x -> x + t  <=>  F(h) -> F(h) exp(2πi h·t)
         phases = np.angle(np.exp(1j * (phases + 2 * np.pi * (hkl @ shift))))
         rho = density_from_phases(hkl, amplitudes, phases, cell, grid_shape)
         atoms = np.mod(atoms + shift, 1.0)
+    rho = rho.astype(np.float32)
+    margin, inverted = float("nan"), False
+    if hand:  # L-amino acids: keep the enantiomer the templates fit (truth-free)
+        from baselines.shelxd import hand as _hand
+
+        rho, inverted, margin = _hand.apply_hand(rho, cell)
+        if inverted:  # x -> -x  <=>  φ -> -φ (the centre ½ maps onto itself)
+            phases = -np.asarray(phases)
+            atoms = np.mod(-np.asarray(atoms), 1.0)
     cc_all, cc_weak, cfom = fom
     return Solution(
-        example_id, engine, atoms, phases, rho.astype(np.float32), cfom, cc_all,
+        example_id, engine, atoms, phases, rho, cfom, cc_all,
         cc_weak, solved, rows, time.perf_counter() - t0, shift, margin, bool(inverted),
     )  # fmt: skip
 

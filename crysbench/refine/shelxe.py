@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ import numpy as np
 
 __all__ = [
     "ShelxeEngine",
+    "format_hkl",
+    "format_ins",
     "parse_listing",
     "write_hkl",
     "write_ins",
@@ -78,32 +81,93 @@ def _scale(values: np.ndarray, limit: float) -> float:
     return limit / top if top > 0 else 1.0
 
 
+def format_hkl(hkl: np.ndarray, amplitudes: np.ndarray, limit: float = 9999.0) -> str:
+    """SHELX ``HKLF 3`` text: ``(3I4,2F8.2)`` records of F and σ(F), then ``0 0 0``.
+
+    The one ``.hkl`` writer of the package (SHELXE here, SHELXD in ``baselines/shelxd``).
+    Amplitudes are scaled so that the largest is ``limit`` (fits ``F8.2``); noise-free data
+    need a positive σ: ``σ = max(0.01·F, 0.01·median F, 0.01)``.
+
+    Examples
+    --------
+    >>> print(format_hkl(np.array([[1, -2, 3]]), np.array([20.0])), end="")
+       1  -2   3 9999.00   99.99
+       0   0   0    0.00    0.00
+    """
+    hkl = np.asarray(hkl, dtype=np.int64).reshape(-1, 3)
+    f = np.abs(np.asarray(amplitudes, dtype=np.float64))
+    f = f * _scale(f, limit)
+    floor = 0.01 * float(np.median(f)) if len(f) else 0.01
+    sig = np.maximum(np.maximum(0.01 * f, floor), 0.01)
+    out = [
+        f"{h:4d}{k:4d}{l:4d}{v:8.2f}{s:8.2f}\n"
+        for (h, k, l), v, s in zip(hkl.tolist(), f.tolist(), sig.tolist(), strict=True)
+    ]
+    out.append(f"{0:4d}{0:4d}{0:4d}{0.0:8.2f}{0.0:8.2f}\n")
+    return "".join(out)
+
+
+def _counts(composition: Mapping[str, float] | Iterable[str]) -> dict[str, int]:
+    if isinstance(composition, Mapping):
+        items = composition.items()
+    else:
+        items = Counter(str(e).strip() for e in composition).items()
+    counts: Counter = Counter()
+    for e, n in items:
+        if str(e).strip().upper() not in ("H", "D") and round(float(n)) > 0:
+            counts[str(e).strip().capitalize()] += int(round(float(n)))
+    return dict(counts)
+
+
+def format_ins(
+    title: str,
+    cell: Any,
+    composition: Mapping[str, float] | Iterable[str],
+    instructions: Sequence[str] = (),
+    wavelength: float = 1.54178,
+) -> str:
+    """SHELX ``.ins`` text for P1: TITL, CELL, ZERR, LATT -1, SFAC, UNIT, then ``instructions``.
+
+    The one ``.ins`` writer of the package. ``composition`` is a mapping element → count or
+    a sequence of element symbols (hydrogens dropped); SFAC lists C, N, O, S, Se first. The
+    caller's ``instructions`` (e.g. SHELXD's ``FIND``/``PLOP``/``NTRY``/``HKLF 3``) come
+    before ``END``.
+
+    Examples
+    --------
+    >>> import gemmi
+    >>> text = format_ins("t", gemmi.UnitCell(20, 21, 22, 90, 90, 90), ["C", "C", "N", "O", "H"])
+    >>> text.splitlines()[4:6]
+    ['SFAC C N O', 'UNIT 2 1 1']
+    """
+    counts = _counts(composition)
+    usual = [e.capitalize() for e in _SFAC]
+    sfac = sorted(counts, key=lambda e: (usual.index(e) if e in usual else len(usual), e))
+    if not sfac:
+        sfac, counts = ["C"], {"C": 0}
+    par = (cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
+    lines = [
+        f"TITL {title[:70]} in P1",
+        f"CELL {wavelength:.5f} " + " ".join(f"{x:.4f}" for x in par[:3])
+        + " " + " ".join(f"{x:.3f}" for x in par[3:]),
+        "ZERR 1 0.001 0.001 0.001 0.010 0.010 0.010",
+        "LATT -1",
+        "SFAC " + " ".join(sfac),
+        "UNIT " + " ".join(str(counts[e]) for e in sfac),
+        *instructions,
+        "END",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def write_hkl(path: Path, hkl: np.ndarray, f_obs: np.ndarray) -> None:
-    """``(3I4,2F8.2)`` amplitudes with σ = 1 % of the mean, max scaled to 9999, 0 0 0 end."""
-    f = np.asarray(f_obs, dtype=np.float64) * _scale(f_obs, 9999.0)
-    sig = max(0.01 * float(f.mean()), 0.01)
-    with open(path, "w") as fh:
-        for (h, k, l), v in zip(hkl.tolist(), f.tolist()):
-            fh.write(f"{h:4d}{k:4d}{l:4d}{v:8.2f}{sig:8.2f}\n")
-        fh.write(f"{0:4d}{0:4d}{0:4d}{0.0:8.2f}{0.0:8.2f}\n")
+    """Write :func:`format_hkl` (maximum F scaled to 9999) to ``path``."""
+    Path(path).write_text(format_hkl(hkl, f_obs))
 
 
 def write_ins(path: Path, cell: Any, elements) -> None:
-    """Minimal P1 ``.ins``: TITL, CELL, ZERR, LATT -1, SFAC, UNIT."""
-    counts = Counter(str(e).upper() for e in elements)
-    sfac = [e for e in _SFAC if counts.get(e)] or ["C"]
-    sfac += sorted(e for e in counts if e not in sfac)
-    par = (cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
-    lines = [
-        "TITL crysbench",
-        "CELL 1.0 " + " ".join(f"{x:.4f}" for x in par),
-        "ZERR 1 0 0 0 0 0 0",
-        "LATT -1",
-        "SFAC " + " ".join(s.capitalize() for s in sfac),
-        "UNIT " + " ".join(str(counts.get(s, 0)) for s in sfac),
-        "END",
-    ]
-    Path(path).write_text("\n".join(lines) + "\n")
+    """Write the minimal P1 :func:`format_ins` (no instructions) to ``path``."""
+    Path(path).write_text(format_ins("crysbench", cell, elements))
 
 
 def write_phi(path: Path, hkl: np.ndarray, F_pred: np.ndarray, fom: float = 0.5) -> None:
