@@ -31,17 +31,15 @@ import time
 from pathlib import Path
 
 from crysbench.assemble import (
-    EntryResults,
-    PlanColumns,
     attrs_report,
     block_task,
     finish_store,
-    plan_store,
     reason_category,
     write_block,
 )
 from crysbench.build_entry import process_entry
 from crysbench.executors import Executor, ExecutorError
+from crysbench.plan import EntryResults, PlanColumns, plan_store
 from crysbench.store import disk_usage
 from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.variants import Variant, get_variant

@@ -203,7 +203,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
     -------
     dict
         ``pdb_id``, ``part`` (path), ``examples`` (per-example plan columns and
-        record byte ranges as arrays, :func:`crysbench.assemble.compact`),
+        record byte ranges as arrays, :func:`crysbench.plan.compact`),
         ``stats``, ``rejections``, ``timing``, ``cached``, and the worker's
         ``rss`` (peak, bytes) and ``fds`` (open files when done).
     """
@@ -235,7 +235,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
             examples,
         )
         header = read_header(part)
-    from crysbench.assemble import compact
+    from crysbench.plan import compact
 
     rows, stats = compact(header["examples"])
     return {

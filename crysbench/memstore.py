@@ -118,7 +118,7 @@ class MemoryStore(StoreLike):
             return assign_split(ex.pdb_id, v.split_key, v.test_fraction, v.valid_fraction)
 
         labels = [split_of(ex) for ex in examples]
-        # store order: split, grid shape, PDB id, entity, start (crysbench.assemble.plan_store)
+        # store order: split, grid shape, PDB id, entity, start (crysbench.plan.plan_store)
         order = sorted(
             range(len(examples)),
             key=lambda i: (SPLIT_CODES[labels[i]], tuple(examples[i].grid_shape),
