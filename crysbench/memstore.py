@@ -13,7 +13,7 @@ Examples
 >>> import crysbench
 >>> store = crysbench.MemoryStore.from_bundled("dipeptide", entries=["3JQH", "1A8O"], limit=3)
 >>> len(store), store.variant
-(6, 'dipeptide@1')
+(6, 'dipeptide@2')
 >>> train = crysbench.load_split(store, "train")
 >>> train[0]["density"].shape == train[0]["grid_shape"]
 True
@@ -39,7 +39,7 @@ _SPLIT_NAMES = {v: k for k, v in SPLIT_CODES.items()}
 _COUNTER = itertools.count()
 
 
-class MemoryStore(StoreLike):
+class MemoryStore:
     """Examples held in memory, read through the interface of :class:`crysbench.store.Store`.
 
     Parameters
@@ -102,6 +102,7 @@ class MemoryStore(StoreLike):
 
         Examples
         --------
+        >>> import crysbench
         >>> from crysbench.structures import bundled_entries
         >>> exs = list(crysbench.generate_examples(bundled_entries()["3JQH"], "dipeptide"))
         >>> MemoryStore.from_examples(exs[:2], "dipeptide", split="test").ids("test")
@@ -224,6 +225,12 @@ class MemoryStore(StoreLike):
             F=F,
             split=self._splits[row],
         )
+
+
+# the StoreLike protocol documents these once; MemoryStore implements them as written there
+for _name in ("ids", "positions", "index", "read_reflections", "read_atoms", "get"):
+    getattr(MemoryStore, _name).__doc__ = getattr(StoreLike, _name).__doc__
+del _name
 
 
 def _stored_atoms(ex: Example) -> dict:

@@ -20,7 +20,7 @@ Examples
 >>> from baselines.reccrysformer.data import open_splits, iterate_batches
 >>> train, valid, test = open_splits(bundled="dipeptide@1", entries=["1A8O"], limit=4)
 >>> batch = next(iterate_batches(train, batch_size=2))
->>> batch["patterson"].ndim, batch["residues"].shape[1:]
+>>> batch["patterson"].ndim, tuple(batch["residues"].shape[1:])
 (5, (2, 24, 24, 24))
 """
 
