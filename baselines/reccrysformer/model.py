@@ -21,6 +21,9 @@ a learned 3-D position table sized for the largest grid and cropped to each buck
 BatchNorm + ReLU in the BigGAN blocks; grids that are not multiples of the patch
 size are wrapped (periodic) to the next multiple after the stem and cropped back
 before the post-processing, so the output grid always equals the input grid.
+
+Size: over 400 lines because the paper's whole architecture (stem, patches, position
+table, attention blocks, post-processing) is kept in one file that reads like Appendix G.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ Schemes
 Refined maps are post-processed as in Appendix E (:func:`postprocess_refined`).
 Refined maps can come from any engine as ``<id>.npy`` (physical units), or from
 crysbench's open density-modification engine with :func:`refine_templates`.
+
+Size: over 400 lines; the template source and the refined-map post-processing could
+move to a module of their own (noted in issue 18).
 """
 
 from __future__ import annotations

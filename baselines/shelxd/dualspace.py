@@ -15,6 +15,9 @@ in %). See ``/work/shared/notes/dualspace.md`` for the background.
 
 Conventions follow :mod:`crysbench.maps`: ``F(h) = Σ f exp(+2πi h·x)`` and
 ``ρ(x) = Σ F(h) exp(-2πi h·x)``.
+
+Size: over 400 lines because one trial's cycle (E-maps, HIO, peaks, figures of merit)
+is kept in one file, as SHELXD's own loop is described in one place.
 """
 
 from __future__ import annotations
