@@ -80,7 +80,7 @@ def build_store(
     overwrite: bool = False,
     block: int = BLOCK,
 ) -> dict:
-    """Build (or resume) a store; returns the build report.
+    """Build (or resume) a store and return its build report.
 
     Parameters
     ----------
@@ -102,6 +102,8 @@ def build_store(
     work_dir : str, optional
         Keep this build's per-entry results in ``work_dir`` instead of the cache and
         delete them (only them) after success.
+    progress : bool
+        Progress bar on stderr.
     entries : dict, optional
         Explicit ``{pdb_id: path}`` instead of resolving ``source``.
     cache_dir : str, optional

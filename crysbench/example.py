@@ -199,6 +199,19 @@ def _masses(elements: np.ndarray) -> np.ndarray:
 def make_example(segment: Segment, variant: str | Variant) -> Example:
     """Put a segment in its P1 cell and compute its reflections (SPEC §3.4–3.8).
 
+    Parameters
+    ----------
+    segment : crysbench.segments.Segment
+        The fragment to place: its atoms, positions and identity.
+    variant : str or Variant
+        Dataset variant (recipe) whose cell, resolution and structure-factor
+        settings apply, e.g. ``"var-res"``.
+
+    Returns
+    -------
+    Example
+        The segment in its cell, with its reflections and timings.
+
     Raises
     ------
     crysbench.cell.CellError

@@ -39,6 +39,26 @@ class SplitDataset(Sequence):
     ``dmin``, ``grid_shape``, ``sequence``, ``atoms`` (element, name, residue, xyz),
     plus ``residues`` (L, 24, 24, 24) when ``residues=True`` and ``template`` when
     templates are attached.
+
+    Parameters
+    ----------
+    store : str or StoreLike
+        Store path or fsspec URL, or an opened store (any
+        :class:`crysbench.storelike.StoreLike`).
+    split : str
+        ``"train"``, ``"valid"``, ``"test"``, ``"train+valid"`` or ``"all"``.
+    normalize : {"dataset", None}
+        Divide maps by the training-split scale constants; ``None`` (or ``"none"``)
+        keeps them unscaled.
+    residues : bool
+        Add the RecCrysFormer partial-structure input (one 24³ cube per residue).
+    templates : folder or dict, optional
+        Recycling templates by example id (``<id>.npy`` files), as ``template``.
+
+    Raises
+    ------
+    ValueError
+        When ``normalize`` is not ``"dataset"`` or ``None``.
     """
 
     def __init__(
@@ -99,7 +119,23 @@ class SplitDataset(Sequence):
         return self._ids
 
     def position(self, example_id: str) -> int:
-        """Position of an example id in this split."""
+        """Return the position of an example id in this split.
+
+        Parameters
+        ----------
+        example_id : str
+            Example id, as in :attr:`ids`.
+
+        Returns
+        -------
+        int
+            Its position in this split.
+
+        Raises
+        ------
+        KeyError
+            When the id is not in this split.
+        """
         if self._pos is None:
             self._pos = {i: n for n, i in enumerate(self.ids)}
         try:
@@ -108,7 +144,17 @@ class SplitDataset(Sequence):
             raise KeyError(f"{example_id!r} is not in the {self.split} split") from None
 
     def cell(self, key: str | int) -> tuple[float, ...]:
-        """Cell parameters (a, b, c, α, β, γ) of an example, by id or position.
+        """Return the cell parameters (a, b, c, α, β, γ) of an example.
+
+        Parameters
+        ----------
+        key : str or int
+            Example id or position in this split.
+
+        Returns
+        -------
+        tuple of float
+            The six cell parameters (Å, degrees).
 
         Examples
         --------
@@ -142,7 +188,14 @@ class SplitDataset(Sequence):
         return item
 
     def get_batch(self, positions: Sequence[int], atoms: bool = False) -> dict:
-        """Stacked arrays for positions of one grid shape (one read, one FFT per map).
+        """Return stacked arrays for positions of one grid shape (one read, one FFT per map).
+
+        Parameters
+        ----------
+        positions : sequence of int
+            Positions in this split, all of one grid shape.
+        atoms : bool
+            Add the atoms (element, name, residue, xyz) of each example.
 
         Returns
         -------
@@ -150,6 +203,12 @@ class SplitDataset(Sequence):
             ``id`` (list), ``patterson``/``density`` (b, nu, nv, nw) float32,
             ``cell`` (b, 6), ``dmin`` (b,), ``grid_shape``, ``sequence`` (list), and
             ``residues``/``template``/``atoms`` when requested.
+
+        Raises
+        ------
+        ValueError
+            When the positions hold more than one grid shape, or a template has
+            the wrong shape.
         """
         positions = np.asarray(positions, dtype=np.int64)
         rows = self.rows[positions]
@@ -198,12 +257,29 @@ class SplitDataset(Sequence):
         return arr
 
     def example(self, key: str | int):
-        """The full stored example (structure, reflections) for export."""
+        """Return the full stored example (structure, reflections) for export.
+
+        Parameters
+        ----------
+        key : str or int
+            Example id or position in this split.
+
+        Returns
+        -------
+        Example
+            The example as stored.
+        """
         pos = self.position(key) if isinstance(key, str) else int(key)
         return self._store.get(int(self.rows[pos]))
 
     def torch_dataset(self):
-        """A map-style ``torch.utils.data.Dataset`` of single examples (tensors)."""
+        """Return a map-style ``torch.utils.data.Dataset`` of single examples (tensors).
+
+        Returns
+        -------
+        crysbench.torchdata.ExampleDataset
+            A view of this split whose items are tensors.
+        """
         from crysbench.torchdata import ExampleDataset
 
         return ExampleDataset(self)
@@ -221,7 +297,7 @@ class SplitDataset(Sequence):
         world_size: int | None = None,
         equal_batches: bool = False,
     ):
-        """A torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
+        """Return a torch DataLoader of size-bucketed batches (needs ``crysbench[torch]``).
 
         Parameters
         ----------
@@ -233,9 +309,13 @@ class SplitDataset(Sequence):
             sampler advances its epoch on each pass).
         num_workers : int
             Worker processes; each reopens the store.
+        seed : int
+            Seed of the shuffling (with the epoch).
         drop_small_buckets : bool
             Drop buckets smaller than ``min_bucket`` (default ``batch_size``), the
             paper's rule for training sets.
+        min_bucket : int, optional
+            Smallest bucket kept when ``drop_small_buckets``; default ``batch_size``.
         device : str or torch.device, optional
             Ship reflections (tens of KB per example) and synthesise both maps on this
             device with ``torch.fft``; batches then arrive there, with ``host_bytes``.
@@ -246,6 +326,11 @@ class SplitDataset(Sequence):
         equal_batches : bool
             Cut each bucket into nearly equal batches of *average* size ``batch_size``
             (the paper's "average batch 40"; :func:`crysbench.sampler.bucket_batches`).
+
+        Returns
+        -------
+        torch.utils.data.DataLoader
+            Batches as dicts of tensors (see :meth:`get_batch`).
 
         Examples
         --------
@@ -322,6 +407,16 @@ def load_split(
         Add the RecCrysFormer partial-structure input (one 24³ cube per residue).
     templates : folder or dict, optional
         Recycling templates by example id (``<id>.npy`` files), as ``template``.
+
+    Returns
+    -------
+    SplitDataset
+        The split, indexable by position or example id.
+
+    Raises
+    ------
+    crysbench.store.StoreError
+        When ``variant`` is given and the store holds another recipe.
     """
     if isinstance(store, (str, Path)):
         store = open_store(str(store), variant=variant)

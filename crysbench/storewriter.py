@@ -100,7 +100,18 @@ class StoreLayout:
         return self.chunk * self.shard_chunks
 
     def rows(self, b: int) -> tuple[int, int]:
-        """Example rows ``[lo, hi)`` of block ``b``."""
+        """Return the example rows ``[lo, hi)`` of block ``b``.
+
+        Parameters
+        ----------
+        b : int
+            Block number.
+
+        Returns
+        -------
+        tuple of int
+            ``(lo, hi)``, the first row and one past the last.
+        """
         return b * self.block, min((b + 1) * self.block, self.n)
 
     def refl_start(self, b: int) -> int:
@@ -159,13 +170,16 @@ class StoreLayout:
 
 
 class StoreWriter:
-    """Creates the store's arrays and writes blocks of examples into them.
+    """Create the store's arrays and write blocks of examples into them.
 
     Parameters
     ----------
     path : str
         Local path or fsspec URL of the (temporary) store being written.
     layout : StoreLayout
+        Where each block's rows go (the layout the arrays were created with).
+    root : zarr.Group, optional
+        The store's opened root group; opened from ``path`` (read-write) otherwise.
     """
 
     def __init__(self, path: str, layout: StoreLayout, root: zarr.Group | None = None):
@@ -175,7 +189,20 @@ class StoreWriter:
 
     @classmethod
     def create(cls, path: str, layout: StoreLayout) -> StoreWriter:
-        """Create every array of the layout (no data yet); returns the writer."""
+        """Create every array of the layout (no data yet) and return the writer.
+
+        Parameters
+        ----------
+        path : str
+            Local path or fsspec URL of the store; anything there is replaced.
+        layout : StoreLayout
+            Where each block's rows go.
+
+        Returns
+        -------
+        StoreWriter
+            A writer of the new store.
+        """
         root = zarr.open_group(str(path), mode="w", zarr_format=3)
         meta = root.create_group("meta")
         rows = max(1, min(layout.block, layout.n or 1))
@@ -246,7 +273,18 @@ class StoreWriter:
 
     # -- after all blocks -------------------------------------------------------------
     def iter_column(self, name: str) -> Iterator[np.ndarray]:
-        """A written meta column, block by block (bounded memory)."""
+        """Yield a written meta column, block by block (bounded memory).
+
+        Parameters
+        ----------
+        name : str
+            Meta column, one of :data:`META_FIELDS`.
+
+        Yields
+        ------
+        numpy.ndarray
+            The column's values for one block's rows.
+        """
         arr = self.root["meta"][name]
         for b in range(self.layout.blocks):
             lo, hi = self.layout.rows(b)
@@ -254,7 +292,18 @@ class StoreWriter:
                 yield arr[lo:hi]
 
     def write_id_lists(self, split_names: dict[int, str]) -> dict[str, int]:
-        """``splits/<name>``: the ids of each split in store order, streamed in one pass."""
+        """Write ``splits/<name>``: the ids of each split in store order, in one pass.
+
+        Parameters
+        ----------
+        split_names : dict
+            Split name by the code stored in the ``split`` column.
+
+        Returns
+        -------
+        dict
+            Number of examples by split name.
+        """
         grp = self.root.create_group("splits")
         counts = {name: 0 for name in split_names.values()}
         for s in self.iter_column("split"):
@@ -289,7 +338,15 @@ class StoreWriter:
         return counts
 
     def write_table(self, group: str, columns: dict[str, np.ndarray]) -> None:
-        """A small group of equal-length string columns (e.g. ``rejections``)."""
+        """Write a small group of equal-length string columns (e.g. ``rejections``).
+
+        Parameters
+        ----------
+        group : str
+            Name of the group to create.
+        columns : dict
+            Column name to its values (stored as strings).
+        """
         grp = self.root.create_group(group)
         for name, data in columns.items():
             data = np.asarray(data, dtype=str)
@@ -300,7 +357,13 @@ class StoreWriter:
                 arr[:] = data
 
     def finish(self, attrs: dict) -> None:
-        """Write the root attributes last: a store without them does not open."""
+        """Write the root attributes last: a store without them does not open.
+
+        Parameters
+        ----------
+        attrs : dict
+            Root attributes (schema, variant, recipe, counts, build report, ...).
+        """
         self.root.attrs.update(attrs)
 
 
