@@ -238,7 +238,8 @@ def _print(rows: list[dict], args) -> None:
             f"{args.jobs} cores; stages entries {r['t_entries']} s, plan {r['t_plan']} s, "
             f"write {r['t_write']} s, finish {r['t_finish']} s"
         )
-    lines += project(rows, float(np.median(floor["const-res"] or [0.0])), args.jobs)
+    if floor.get("const-res"):  # the projections are of const-res builds
+        lines += project(rows, float(np.median(floor["const-res"])), args.jobs)
     for variant in sorted({r["variant"] for r in rows}):
         rss = [r for r in rows if r["variant"] == variant and r["examples"] >= 9000]
         if len(rss) < 2:
