@@ -8,7 +8,6 @@ is the task that writes one block anywhere (a loky worker, a dask worker);
 from __future__ import annotations
 
 import collections
-import hashlib
 import resource
 
 import gemmi
@@ -17,7 +16,7 @@ import zarr
 
 from crysbench._version import __version__
 from crysbench.plan import EntryResults
-from crysbench.splits import SPLIT_CODES
+from crysbench.splits import SPLIT_CODES, fingerprint_lines
 from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
 from crysbench.storewriter import StoreLayout, StoreWriter
@@ -143,7 +142,10 @@ def finish_store(
         "rejections",
         {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
     )
-    fingerprint = fingerprint_of_lines(test_lines)
+    # blocks return their lines sorted as bytes arrays; merged here (a few bytes a line)
+    fingerprint = fingerprint_lines(
+        np.sort(np.concatenate(test_lines)).tolist() if test_lines else []
+    )
     train = plan["split"] == SPLIT_CODES["train"]
     nb = len(plan["bucket_keys"])
     count = np.bincount(plan["bucket"], minlength=nb)
@@ -190,23 +192,6 @@ def finish_store(
     }
     writer.finish({**attrs, "report": attrs_report(report)})
     return report
-
-
-def fingerprint_of_lines(blocks: list[np.ndarray]) -> str:
-    """:func:`crysbench.splits.split_fingerprint` of the blocks' ``id:checksum`` lines.
-
-    The same SHA-256 over the sorted lines, from bytes arrays (ids and checksums are
-    ASCII, so byte order is string order).
-
-    Examples
-    --------
-    >>> from crysbench.splits import split_fingerprint
-    >>> fingerprint_of_lines([np.array([b"b:2"]), np.array([b"a:1"])]) == split_fingerprint(
-    ...     ["a", "b"], ["1", "2"])
-    True
-    """
-    lines = np.sort(np.concatenate(blocks)) if blocks else np.zeros(0, dtype=bytes)
-    return hashlib.sha256(b"\n".join(lines.tolist())).hexdigest()
 
 
 def normalization(stats: dict[str, np.ndarray], codes: np.ndarray) -> dict:

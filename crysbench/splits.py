@@ -48,8 +48,20 @@ def assign_split(pdb_id: str, key: str, test_fraction: float, valid_fraction: fl
 
 def split_fingerprint(ids: Iterable[str], checksums: Iterable[str]) -> str:
     """SHA-256 over sorted ``id:checksum`` lines: fixes the ids *and* their maps."""
-    lines = sorted(f"{i}:{c}" for i, c in zip(ids, checksums))
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return fingerprint_lines(f"{i}:{c}".encode() for i, c in zip(ids, checksums))
+
+
+def fingerprint_lines(lines: Iterable[bytes]) -> str:
+    """The split fingerprint from its ``id:checksum`` lines, UTF-8 encoded, in any order.
+
+    Byte order of UTF-8 is code-point order, so this equals :func:`split_fingerprint`.
+
+    Examples
+    --------
+    >>> fingerprint_lines([b"b:2", b"a:1"]) == split_fingerprint(["a", "b"], ["1", "2"])
+    True
+    """
+    return hashlib.sha256(b"\n".join(sorted(lines))).hexdigest()
 
 
 def shipped_split(variant: str, split: str) -> tuple[list[str], str | None]:
