@@ -213,9 +213,8 @@ def _build(
     in_process = out.startswith("memory://")  # an in-memory store lives in this process only
     parts = results.parts
     # tasks made as the executor asks for them: only those in flight are in memory
-    block_tasks = (
-        (tmp, layout.to_dict(), *block_task(plan, layout, b, parts)) for b in range(layout.blocks)
-    )
+    spec = layout.to_dict()
+    block_tasks = ((tmp, spec, *block_task(plan, layout, b, parts)) for b in range(layout.blocks))
     test_lines: list = []
     runner = Executor(1) if in_process else ex
     for r in runner.map_unordered(

@@ -70,11 +70,6 @@ class Executor:
             except OSError as exc:
                 raise ExecutorError(f"cannot reach dask scheduler {scheduler}: {exc}") from None
 
-    @property
-    def local(self) -> bool:
-        """Whether tasks run in this process (so in-memory stores are shared)."""
-        return self.backend == "loky" and self.jobs == 1
-
     def map_unordered(
         self,
         fn: Callable,
