@@ -11,6 +11,7 @@ inside gemmi) becomes that entry's rejection; the build goes on.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import os
 import resource
@@ -67,21 +68,43 @@ def absurd_coordinates(structure: gemmi.Structure) -> str | None:
     """
     if len(structure) == 0:
         return None
+    # One pass of Python over the residues collects the coordinates; the checks run on
+    # all atoms at once (this runs on every entry of a build).
+    where, xyz, first = [], [], []
     for chain in structure[0]:
         for res in chain:
-            info = gemmi.find_tabulated_residue(res.name)
-            if len(res) == 0 or info is None or not info.is_amino_acid():
+            if len(res) == 0 or not _is_amino_acid(res.name):
                 continue  # waters and ligands are dropped anyway
-            xyz = np.array([a.pos.tolist() for a in res])
-            if not np.isfinite(xyz).all() or np.abs(xyz).max() > MAX_COORDINATE:
-                return f"coordinates out of range in {chain.name} {res.name} {res.seqid}"
-            far = np.linalg.norm(xyz - xyz[0], axis=1).max()
-            if far > MAX_RESIDUE_EXTENT:
-                return (
-                    f"atom far from its residue: {chain.name} {res.name} {res.seqid} spans "
-                    f"{far:.1f} Å (> {MAX_RESIDUE_EXTENT} Å)"
-                )
-    return None
+            where.append((chain.name, res.name, res.seqid))
+            first.append(len(xyz))
+            xyz.extend(a.pos.tolist() for a in res)
+    if not xyz:
+        return None
+    xyz = np.array(xyz)
+    starts = np.array(first)
+    out_of_range = ~np.isfinite(xyz).all(axis=1) | (np.abs(xyz) > MAX_COORDINATE).any(axis=1)
+    bad_range = np.logical_or.reduceat(out_of_range, starts)
+    owner = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(xyz))))
+    with np.errstate(invalid="ignore", over="ignore"):
+        dist = np.linalg.norm(xyz - xyz[starts][owner], axis=1)
+    far = np.maximum.reduceat(np.where(np.isnan(dist), 0.0, dist), starts)
+    bad = bad_range | (far > MAX_RESIDUE_EXTENT)
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))  # the first bad residue, in model order
+    chain, name, seqid = where[i]
+    if bad_range[i]:
+        return f"coordinates out of range in {chain} {name} {seqid}"
+    return (
+        f"atom far from its residue: {chain} {name} {seqid} spans "
+        f"{far[i]:.1f} Å (> {MAX_RESIDUE_EXTENT} Å)"
+    )
+
+
+@functools.cache
+def _is_amino_acid(name: str) -> bool:
+    info = gemmi.find_tabulated_residue(name)
+    return info is not None and info.is_amino_acid()
 
 
 _Z: dict[str, int] = {}

@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -125,14 +126,30 @@ def draw_angles(
             return a, b, g
 
 
+@functools.cache
+def _half_shell(reach: int) -> np.ndarray:
+    """Integer (u, v, w) with |u|,|v|,|w| ≤ reach in lexicographic order, one of each ±
+    pair, no zero; shape=(((2·reach + 1)³ − 1) / 2, 3), float64, read-only."""
+    uvw = [t for t in itertools.product(range(-reach, reach + 1), repeat=3) if t > (0, 0, 0)]
+    out = np.array(uvw, dtype=float)
+    out.flags.writeable = False
+    return out
+
+
 def lattice_translations(cell: gemmi.UnitCell, reach: int = 1) -> np.ndarray:
-    """Cartesian lattice vectors u·a + v·b + w·c, |u|,|v|,|w| ≤ reach, one of each ± pair."""
+    """Cartesian lattice vectors u·a + v·b + w·c, |u|,|v|,|w| ≤ reach, one of each ± pair.
+
+    Rows in lexicographic order of (u, v, w), shape=(13, 3) for ``reach=1``.
+
+    Examples
+    --------
+    >>> lattice_translations(gemmi.UnitCell(5, 6, 7, 90, 90, 90))[:2].tolist()
+    [[0.0, 0.0, 7.0], [0.0, 6.0, -7.0]]
+    """
     orth = np.array(cell.orth.mat.tolist())
-    out = []
-    for uvw in itertools.product(range(-reach, reach + 1), repeat=3):
-        if uvw > (0, 0, 0):  # lexicographic half: one of each +/- pair, no zero
-            out.append(orth @ np.array(uvw, dtype=float))
-    return np.array(out)
+    # one product per vector (orth @ uvw), as the recipe has always computed them:
+    # a single (3, 3) @ (3, 13) product may round its sums in another order
+    return np.array([orth @ uvw for uvw in _half_shell(reach)])
 
 
 def min_lattice_contact(
@@ -185,10 +202,19 @@ def build_cell(
     lo = xyz.min(axis=0) - min_contact
     hi = xyz.max(axis=0) + min_contact
 
+    xmin, xmax = xyz.min(axis=0), xyz.max(axis=0)
+
     def clear(i: int) -> bool:
         # Only translated atoms inside the fragment's box grown by min_contact can
-        # touch it; the rest are skipped before the k-d tree query.
-        moved = (xyz[None, :, :] + lattice_translations(cell_at(i))[:, None, :]).reshape(-1, 3)
+        # touch it; the rest are skipped before the k-d tree query. A whole copy is
+        # skipped first when its box misses that box: exact, since rounding is
+        # monotone (x ≥ xmin ⇒ fl(x + t) ≥ fl(xmin + t)), so no atom it skips could
+        # have passed the per-atom test.
+        shifts = lattice_translations(cell_at(i))
+        meets = ((xmin + shifts <= hi) & (xmax + shifts >= lo)).all(axis=1)
+        if not meets.any():
+            return True
+        moved = (xyz[None, :, :] + shifts[meets][:, None, :]).reshape(-1, 3)
         near = moved[((moved >= lo) & (moved <= hi)).all(axis=1)]
         if len(near) == 0:
             return True

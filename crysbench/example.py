@@ -160,21 +160,26 @@ def fragment_structure(
     ch = gemmi.Chain(chain or "A")
     current = None
     res = None
-    for i in range(len(elements)):
-        ri = int(residue_index[i])
+    # Python lists once (tolist gives the same floats), one gemmi.Element per symbol:
+    # this loop runs for every atom of every example
+    xyz = np.asarray(positions, dtype=np.float64).tolist()
+    rindex = np.asarray(residue_index).tolist()
+    names, rnames = [str(x) for x in atom_names], [str(x) for x in residue_names]
+    for i, el in enumerate(elements):
+        ri = rindex[i]
         if ri != current:
             if res is not None:
                 ch.add_residue(res)
             res = gemmi.Residue()
-            res.name = str(residue_names[i])
-            res.seqid = gemmi.SeqId(ri + 1, " ")
+            res.name = rnames[i]
+            res.seqid = gemmi.SeqId(int(ri) + 1, " ")
             res.entity_type = gemmi.EntityType.Polymer
             res.het_flag = "A"
             current = ri
         atom = gemmi.Atom()
-        atom.name = str(atom_names[i])
-        atom.element = gemmi.Element(str(elements[i]))
-        atom.pos = gemmi.Position(*(float(x) for x in positions[i]))
+        atom.name = names[i]
+        atom.element = _element(str(el))
+        atom.pos = gemmi.Position(*xyz[i])
         atom.b_iso = b_factor
         atom.occ = 1.0
         res.add_atom(atom)
@@ -184,6 +189,11 @@ def fragment_structure(
     st.add_model(model)
     st.setup_entities()
     return st
+
+
+@functools.cache
+def _element(symbol: str) -> gemmi.Element:
+    return gemmi.Element(symbol)
 
 
 @functools.cache
