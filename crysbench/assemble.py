@@ -143,9 +143,7 @@ def finish_store(
         {name: [r[j] for r in rejected] for j, name in enumerate(("id", "reason", "stage"))},
     )
     # blocks return their lines sorted as bytes arrays; merged here (a few bytes a line)
-    fingerprint = fingerprint_lines(
-        np.sort(np.concatenate(test_lines)).tolist() if test_lines else []
-    )
+    fingerprint = fingerprint_lines(np.concatenate(test_lines) if test_lines else [])
     train = plan["split"] == SPLIT_CODES["train"]
     nb = len(plan["bucket_keys"])
     count = np.bincount(plan["bucket"], minlength=nb)

@@ -268,9 +268,13 @@ def _paper_summary(out: str, report: dict, ids: list[str]) -> dict:
 
     entries = set(paper_pdb_ids()) & set(ids)
     meta = zarr.open_group(out, mode="r")["meta"]
-    pdb = meta["pdb_id"][...]
-    keep = np.isin(pdb, np.array(sorted(entries), dtype=pdb.dtype)) if entries else pdb == ""
-    built = [str(i) for i in meta["id"][...][keep]]  # only the paper's entries' ids
+    built: list[str] = []  # only the paper's entries' ids, read a chunk at a time
+    step = meta["pdb_id"].chunks[0]
+    wanted = np.array(sorted(entries)) if entries else np.zeros(0, dtype=str)
+    for lo in range(0, meta["pdb_id"].shape[0], step) if entries else ():
+        keep = np.isin(meta["pdb_id"][lo : lo + step], wanted)
+        if keep.any():
+            built += [str(i) for i in meta["id"][lo : lo + step][keep]]
     rep = paper_reproduction(built, report["rejections"], entries)
     reasons = collections.Counter(reason_category(r) for r in rep["missing"].values())
     return {
