@@ -135,7 +135,11 @@ def finish_store(
     """Split lists, rejections, normalisation, fingerprint and attributes."""
     import numcodecs
 
-    counts = writer.write_id_lists({c: s for s, c in SPLIT_CODES.items()})
+    per_code = np.bincount(plan["split"], minlength=max(SPLIT_CODES.values()) + 1)
+    counts = writer.write_id_lists(
+        {c: s for s, c in SPLIT_CODES.items()},
+        {s: int(per_code[c]) for s, c in SPLIT_CODES.items()},
+    )
     rejected = [tuple(r) for r in extra_rejections]
     rejected += results.all_rejections(ids)
     writer.write_table(

@@ -107,22 +107,11 @@ def _is_amino_acid(name: str) -> bool:
     return info is not None and info.is_amino_acid()
 
 
-_Z: dict[str, int] = {}
-
-
-def _atomic_numbers(elements: np.ndarray) -> np.ndarray:
-    out = np.empty(len(elements), dtype=np.uint8)
-    for i, e in enumerate(elements):
-        z = _Z.get(e)
-        if z is None:
-            z = _Z[e] = gemmi.Element(str(e)).atomic_number
-        out[i] = z
-    return out
-
-
 def _record(ex, density: np.ndarray) -> tuple[dict, dict]:
     """Header columns and record of one example (what the store keeps of it)."""
-    z = _atomic_numbers(ex.elements)
+    from crysbench.example import atomic_numbers
+
+    z = atomic_numbers(ex.elements)
     names = np.frombuffer(np.asarray(ex.atom_names, dtype="S4").tobytes(), dtype=np.uint8).reshape(
         -1, 4
     )  # ASCII, NUL-padded to 4 bytes (longer names cut, as PDB does)

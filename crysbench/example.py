@@ -32,6 +32,7 @@ __all__ = [
     "Example",
     "FragmentMaps",
     "atom_residue_names",
+    "atomic_numbers",
     "make_example",
     "generate_examples",
     "examples_from_entry",
@@ -193,17 +194,23 @@ def fragment_structure(
 
 @functools.cache
 def _element(symbol: str) -> gemmi.Element:
+    """gemmi's element of a symbol, made once per symbol (weights, atomic numbers)."""
     return gemmi.Element(symbol)
 
 
-@functools.cache
-def _weight(element: str) -> float:
-    """Atomic weight (Da) of an element symbol, from gemmi."""
-    return gemmi.Element(element).weight
-
-
 def _masses(elements: np.ndarray) -> np.ndarray:
-    return np.array([_weight(str(el)) for el in elements], dtype=np.float64)
+    return np.array([_element(str(el)).weight for el in elements], dtype=np.float64)
+
+
+def atomic_numbers(elements: np.ndarray) -> np.ndarray:
+    """Atomic numbers of element symbols, shape=(n,), uint8 (the store's ``atoms/element``).
+
+    Examples
+    --------
+    >>> atomic_numbers(np.array(["C", "N", "O", "S"])).tolist()
+    [6, 7, 8, 16]
+    """
+    return np.array([_element(str(e)).atomic_number for e in elements], dtype=np.uint8)
 
 
 def make_example(segment: Segment, variant: str | Variant) -> Example:

@@ -291,13 +291,18 @@ class StoreWriter:
             if hi > lo:
                 yield arr[lo:hi]
 
-    def write_id_lists(self, split_names: dict[int, str]) -> dict[str, int]:
+    def write_id_lists(
+        self, split_names: dict[int, str], counts: dict[str, int] | None = None
+    ) -> dict[str, int]:
         """Write ``splits/<name>``: the ids of each split in store order, in one pass.
 
         Parameters
         ----------
         split_names : dict
             Split name by the code stored in the ``split`` column.
+        counts : dict, optional
+            Examples by split name when the caller knows them (a build's plan);
+            otherwise they are counted from the written ``split`` column.
 
         Returns
         -------
@@ -305,10 +310,12 @@ class StoreWriter:
             Number of examples by split name.
         """
         grp = self.root.create_group("splits")
-        counts = {name: 0 for name in split_names.values()}
-        for s in self.iter_column("split"):
-            for code, name in split_names.items():
-                counts[name] += int((s == code).sum())
+        if counts is None:
+            counts = {name: 0 for name in split_names.values()}
+            for s in self.iter_column("split"):
+                for code, name in split_names.items():
+                    counts[name] += int((s == code).sum())
+        counts = {name: int(counts.get(name, 0)) for name in split_names.values()}
         chunk = max(1, min(self.layout.block, self.layout.n or 1))
         arrays = {
             code: grp.create_array(
