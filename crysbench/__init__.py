@@ -15,6 +15,9 @@ Evaluator, evaluate, metrics
     OGB-style :class:`~crysbench.evaluator.Evaluator` and its one-call form.
 load_predictions, write_predictions, write_results
     Predictions containers and results files.
+HalfSphereGrid
+    The one reciprocal-space kernel: reflections on an rfft grid, both ways
+    (:mod:`crysbench.reciprocal`).
 """
 
 from crysbench import metrics
@@ -25,6 +28,7 @@ from crysbench.example import Example, generate_examples, make_example
 from crysbench.load import SplitDataset, load_split
 from crysbench.memstore import MemoryStore
 from crysbench.predictions import EvaluationError, load_predictions, write_predictions
+from crysbench.reciprocal import HalfSphereGrid
 from crysbench.residue_density import residue_cubes
 from crysbench.results import write_results
 from crysbench.segments import Rejection, Segment, cut_segments
@@ -49,6 +53,7 @@ __all__ = [
     "metrics",
     "load_split",
     "residue_cubes",
+    "HalfSphereGrid",
     "SplitDataset",
     "open_store",
     "Store",

@@ -1,9 +1,13 @@
 """The one reciprocal-space kernel: a half sphere of reflections on an rfft grid (SPEC §3.7).
 
-Every NumPy map ↔ structure-factor conversion in crysbench (maps, the loader's batches,
-metrics, the origin search, builtin refinement) goes through :class:`HalfSphereGrid`
-(:func:`crysbench.torchdata.synthesize_torch` follows the same conventions in torch on
-the training device), which decides, once, where each reflection of the canonical half sphere
+Every map ↔ structure-factor conversion in crysbench (maps, the loader's batches,
+metrics, the origin search, builtin refinement) and in its dual-space baseline goes
+through :class:`HalfSphereGrid`, the only placement of reflections on a grid:
+:func:`crysbench.torchdata.synthesize_torch` places on the training device at the
+kernel's :meth:`~HalfSphereGrid.flat_indices`, and ``baselines.shelxd.dualspace`` takes
+its E-maps, tangent formula and projections from it (only its phase-agreement search,
+over a full complex grid of origin shifts, is no half-sphere synthesis). The kernel
+decides, once, where each reflection of the canonical half sphere
 (:func:`crysbench.maps.miller_indices`: one of each Friedel pair, no F000) lands on the
 half-complex grid of ``scipy.fft.rfftn`` (shape ``(nu, nv, nw // 2 + 1)``). Conventions
 (CCP4 / gemmi)::
@@ -106,13 +110,13 @@ class HalfSphereGrid:
 
     Parameters
     ----------
-    hkl : ndarray, shape=(m, 3), integer
+    hkl : ndarray, shape=(m, 3), dtype=int
         Canonical half sphere (``l ≥ 0``; on ``l = 0``, one of each Friedel pair), no F000.
         Indices must lie inside the grid's Nyquist box (``2·|h| < n`` per axis), or
         they alias.
     shape : tuple of int
         Real-space grid (nu, nv, nw) along a, b, c.
-    rows : ndarray, shape=(m,), integer, optional
+    rows : ndarray, shape=(m,), dtype=int, optional
         Ragged batch: the example (0 … size-1) each reflection belongs to; coefficients
         are then one flat array of shape (m,) and maps come out as (size, nu, nv, nw).
     size : int, optional
@@ -194,6 +198,38 @@ class HalfSphereGrid:
         self._layouts[pruned] = ((nu, cols, depth), pos, zero, neg, K, L)
         return self._layouts[pruned]
 
+    def flat_indices(self, pruned: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where :meth:`place` puts the reflections: flat positions on the (batch of) grids.
+
+        The placement itself, for code that places coefficients on its own arrays (the
+        torch synthesis on the training device, the dual-space baseline's projections).
+
+        Parameters
+        ----------
+        pruned : bool
+            Positions in the pruned block (nu, kb, L+1) instead of the full grid.
+
+        Returns
+        -------
+        plus : ndarray, shape=(m,), int64
+            Flat position of +h (receives ``conj C(h)``); for a ragged grid, in the
+            flattened (size, nu, nv, nw//2+1) batch (example offset included), else in
+            one map's grid.
+        zero : ndarray, shape=(z,), int64
+            The reflections on the l = 0 plane (indices into ``hkl``), in order.
+        minus : ndarray, shape=(z,), int64
+            Flat position of -h for those (receives ``C(h)``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = HalfSphereGrid(np.array([[1, 0, 0], [0, 1, 1]]), (4, 4, 4))
+        >>> [a.tolist() for a in g.flat_indices()]
+        [[12, 4], [0], [36]]
+        """
+        _, pos, zero, neg, _, _ = self._layout(pruned)
+        return pos.astype(np.int64), zero.astype(np.int64), neg.astype(np.int64)
+
     def _lead(self, coef: np.ndarray) -> tuple[int, ...]:
         return (self.size,) if self.rows is not None else coef.shape[:-1]
 
@@ -214,11 +250,13 @@ class HalfSphereGrid:
         Parameters
         ----------
         coefficients : array_like, shape=(..., m), or (m,) for a ragged grid
+            One value per reflection.
         dtype : numpy complex type
             Precision of the grid (complex64 for maps, complex128 for analyses).
         pruned : bool
             The pruned block (nu, kb, L+1) instead of the full grid.
         f000 : float
+            The origin term.
         base : ndarray, shape=(nu, nv, nw//2+1), optional
             Terms at the positions the reflections and the origin do not occupy (full
             layout only); copied, not modified.
@@ -282,7 +320,7 @@ class HalfSphereGrid:
         f000 : float
             The origin term (0: zero-mean maps).
         dtype : numpy complex type
-            complex64 → float32 maps (the stored maps), complex128 → float64.
+            Precision: complex64 → float32 maps (the stored maps), complex128 → float64.
         pruned : bool
             Pruned transform (the loader's), equal to the full one to float32 rounding.
         base : ndarray, shape=(nu, nv, nw//2+1), optional
@@ -298,6 +336,7 @@ class HalfSphereGrid:
         Returns
         -------
         ndarray, shape=(..., nu, nv, nw), or (size, nu, nv, nw) for a ragged grid
+            The real maps (float32 or float64, as ``dtype``).
         """
         coef = np.asarray(coefficients)
         lead = self._lead(coef)
@@ -311,14 +350,26 @@ class HalfSphereGrid:
             if base is not None:  # rfft units → the placed coefficients' units
                 base = np.asarray(base) * (float(volume) / self.n)
             grid = self.place(coef, dtype, pruned, f000, base)
-        if pruned:
-            out = self._pruned_irfft(grid)
-        else:
-            out = scipy.fft.irfftn(grid, s=self.shape, axes=(1, 2, 3), workers=1)
+        out = self._pruned_irfft(grid) if pruned else self.irfft(grid)
         if not scale_first:
             out *= self._scale(volume, lead, real)
         out = out.astype(real, copy=False)
         return out.reshape(*lead, *self.shape)
+
+    def irfft(self, grid: np.ndarray) -> np.ndarray:
+        """The unscaled transform of :meth:`to_map`: ``irfftn`` over the last three axes.
+
+        Parameters
+        ----------
+        grid : ndarray, shape=(..., nu, nv, nw//2+1)
+            Half-complex grids, e.g. from :meth:`place`.
+
+        Returns
+        -------
+        ndarray, shape=(..., nu, nv, nw)
+            ``(1/N) Σ G(h) exp(+2πi h·x)`` (no N/V scale), real.
+        """
+        return scipy.fft.irfftn(grid, s=self.shape, axes=(-3, -2, -1), workers=1)
 
     def _pruned_irfft(self, block: np.ndarray) -> np.ndarray:
         # along u on the occupied (k, l) block only, then along v on l ≤ L only, then the
@@ -338,26 +389,28 @@ class HalfSphereGrid:
         mid = scipy.fft.ifft(mid, axis=2, workers=1, overwrite_x=True)
         return scipy.fft.irfft(mid, n=nw, axis=3, workers=1, overwrite_x=True)
 
-    def gather(self, R: np.ndarray, volume: float) -> np.ndarray:
+    def gather(self, R: np.ndarray, volume: float | None) -> np.ndarray:
         """Structure factors ``conj(R[+h]) · V/N`` from an rfft R of a map on this grid.
 
         Parameters
         ----------
         R : ndarray, shape=(..., nu, nv, nw//2+1)
             ``scipy.fft.rfftn`` of maps over their last three axes.
-        volume : float
-            Cell volume (Å³).
+        volume : float or None
+            Cell volume (Å³); None: no scale, ``conj(R[+h])`` in rfft units.
 
         Returns
         -------
         ndarray, shape=(..., m)
+            One complex value per reflection (map unit × Å³, or rfft units).
         """
         if self.rows is not None:
             raise ValueError("gather: a ragged grid has no single map to analyse")
         _, pos, _, _, _, _ = self._layout(False)
         flat = R.reshape(*R.shape[:-3], -1)
         # rfftn uses exp(-2πi h·x); conj gives exp(+2πi h·x) for a real map
-        return np.conj(flat[..., pos]) * (volume / self.n)
+        out = np.conj(flat[..., pos])
+        return out if volume is None else out * (volume / self.n)
 
     def from_map(self, rho: np.ndarray, volume: float, workers: int = 1) -> np.ndarray:
         """Structure factors ``F(h) = (V/N) Σ_x ρ(x) exp(+2πi h·x)`` at the reflections.

@@ -1,9 +1,11 @@
 """PyTorch views of a split: bucketed batch samplers, DataLoader, maps made on the device.
 
-``dataloader(device=...)`` ships each batch's reflections (hkl int16, F complex64: 14
-bytes per reflection, tens of KB per example) to the training device and synthesises
-both maps there with ``torch.fft`` (:func:`synthesize_torch`), instead of moving two
-float32 maps (about 1 MB per example at const-res) from the host.
+``dataloader(device=...)`` ships each batch's coefficients (F complex64) and where the
+kernel places them (:func:`placement`, the flat int64 indices of
+:meth:`crysbench.HalfSphereGrid.flat_indices`, computed on the host): about 16 bytes per
+reflection, tens of KB per example, to the training device, and synthesises both maps
+there with ``torch.fft`` (:func:`synthesize_torch`), instead of moving two float32 maps
+(about 1 MB per example at const-res) from the host.
 
 This module imports torch at the top on purpose: it is only imported by
 :meth:`crysbench.load.SplitDataset.dataloader`, and a missing torch gives an
@@ -29,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 import numpy as np
 
 from crysbench.cell import cell_volumes
+from crysbench.reciprocal import HalfSphereGrid
 from crysbench.sampler import bucket_batches, rank_batches
 from crysbench.synthesis import concat_reflections
 
@@ -43,6 +46,7 @@ __all__ = [
     "DeviceMapLoader",
     "ExampleDataset",
     "make_dataloader",
+    "placement",
     "synthesize_torch",
     "maps_on_device",
 ]
@@ -215,26 +219,64 @@ class ReflectionBatchDataset(Dataset):
         return out
 
 
+def placement(
+    hkl: torch.Tensor | np.ndarray,
+    counts: torch.Tensor | np.ndarray,
+    shape: tuple[int, int, int],
+    device: torch.device | str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The kernel's placement of a ragged batch, shipped to ``device``.
+
+    :meth:`crysbench.HalfSphereGrid.flat_indices` of the batch's reflections (computed
+    on the host, where the reflections arrive), as int64 tensors on ``device``.
+
+    Parameters
+    ----------
+    hkl : Tensor or ndarray, shape=(m, 3), integer
+    counts : Tensor or ndarray, shape=(b,)
+        Reflections of each example, in order.
+    shape : tuple of int
+    device : torch.device or str
+
+    Returns
+    -------
+    plus, zero, minus : Tensor, int64
+        Flat positions of +h in the (b, nu, nv, nw//2+1) batch, the l = 0 reflections,
+        and the flat positions of their -h mates.
+    """
+    hkl = hkl.cpu().numpy() if isinstance(hkl, torch.Tensor) else np.asarray(hkl)
+    counts = counts.cpu().numpy() if isinstance(counts, torch.Tensor) else np.asarray(counts)
+    rows = np.repeat(np.arange(len(counts)), counts)
+    grid = HalfSphereGrid(hkl, shape, rows=rows, size=len(counts))
+    return tuple(torch.from_numpy(a).to(device) for a in grid.flat_indices())
+
+
 def synthesize_torch(
     hkl: torch.Tensor,
     coefficients: torch.Tensor,
     counts: torch.Tensor,
     shape: tuple[int, int, int],
     volumes: torch.Tensor,
+    place: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Batched ``(1/V) Σ_h C(h) exp(-2πi h·x)`` with ``torch.fft`` on the tensors' device.
 
-    The same conventions as :func:`crysbench.maps.synthesize` (canonical half sphere,
-    Friedel mates conjugated, no F000).
+    The coefficients go where the kernel puts them (:func:`placement`: ``conj C`` at
+    +h, ``C`` at -h on the l = 0 plane), then ``irfftn · N/V``, as
+    :func:`crysbench.maps.synthesize` (canonical half sphere, no F000).
 
     Parameters
     ----------
     hkl : Tensor, shape=(m, 3), integer
+        Read (on the host) only when ``place`` is not given.
     coefficients : Tensor, shape=(m,), complex or real
     counts : Tensor, shape=(b,)
         Reflections of each example, in order.
     shape : tuple of int
     volumes : Tensor, shape=(b,)
+    place : tuple of Tensor, optional
+        :func:`placement` of these reflections on the coefficients' device (computed
+        here when not given; pass it to share it between syntheses of one batch).
 
     Returns
     -------
@@ -244,14 +286,11 @@ def synthesize_torch(
     nh = nw // 2 + 1
     dev = coefficients.device
     b = int(counts.numel())
-    batch = torch.repeat_interleave(torch.arange(b, device=dev), counts.to(dev))
-    h, k, l = (hkl[:, i].to(dev, torch.int64) for i in range(3))
+    plus, zero, minus = placement(hkl, counts, shape, dev) if place is None else place
     c = coefficients.to(torch.complex64)
     grid = torch.zeros(b * nu * nv * nh, dtype=torch.complex64, device=dev)
-    grid[((batch * nu + h % nu) * nv + k % nv) * nh + l] = torch.conj(c)
-    zero = l == 0
-    neg = ((batch[zero] * nu + (-h[zero]) % nu) * nv + (-k[zero]) % nv) * nh
-    grid[neg] = c[zero]
+    grid[plus] = torch.conj(c)
+    grid[minus] = c[zero]
     out = torch.fft.irfftn(grid.view(b, nu, nv, nh), s=(nu, nv, nw), dim=(1, 2, 3))
     scale = (nu * nv * nw / volumes.to(dev, torch.float64)).to(torch.float32)
     return out * scale.view(b, 1, 1, 1)
@@ -264,17 +303,17 @@ def maps_on_device(batch: dict, device, scales: dict | None = None) -> dict:
     (b, 1, nu, nv, nw) float32 on ``device``) plus ``host_bytes``: bytes copied to it.
     """
     scales = scales or {"density": 1.0, "patterson": 1.0}
-    hkl = batch["hkl"].to(device, non_blocking=True)
-    F = batch["F"].to(device, non_blocking=True)
-    counts, vol = batch["counts"], batch["volume"]
+    hkl, counts, vol = batch["hkl"], batch["counts"], batch["volume"]
     shape = batch["grid_shape"]
-    density = synthesize_torch(hkl, F, counts, shape, vol)
+    place = placement(hkl, counts, shape, device)  # on the host; the indices are shipped
+    F = batch["F"].to(device, non_blocking=True)
+    density = synthesize_torch(hkl, F, counts, shape, vol, place)
     power = F.real.square() + F.imag.square()
-    patterson = synthesize_torch(hkl, power, counts, shape, vol)
+    patterson = synthesize_torch(hkl, power, counts, shape, vol, place)
     if scales["density"] != 1.0:
         density = density / float(scales["density"])
         patterson = patterson / float(scales["patterson"])
-    sent = hkl.nbytes + F.nbytes + counts.nbytes + vol.nbytes
+    sent = sum(t.nbytes for t in place) + F.nbytes + vol.nbytes
     out = {
         "id": batch["id"],
         "patterson": patterson.unsqueeze(1),

@@ -10,7 +10,6 @@ import pytest
 
 import crysbench
 from crysbench import Evaluator
-from crysbench.build import build_store
 from crysbench.fingerprints import fingerprint_mismatch
 from crysbench.results import library_versions
 
@@ -19,11 +18,9 @@ BOARD_RESULTS = sorted((REPO / "leaderboards").glob("*/*/*/results*.json"))
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("evr") / "dip.zarr")
-    build_store("dipeptide", out=out, entries={k: entries[k] for k in ("1A8O", "4ZHL")},
-                progress=False)  # fmt: skip
-    return crysbench.open_store(out)
+def store(store_path):
+    """The suite's shared dipeptide store (read-only)."""
+    return crysbench.open_store(store_path)
 
 
 @pytest.fixture(scope="module")

@@ -218,3 +218,39 @@ def test_scale_first_equals_scale_after_to_rounding(atoms):
     again = g.to_map(g.from_map(rho, CELL.volume), CELL.volume, f0, np.complex128, base=R,
                      scale_first=True)  # fmt: skip
     assert np.allclose(again, rho, atol=1e-12)
+
+
+def test_flat_indices_are_where_place_puts_each_reflection(atoms):
+    """+h gets conj C, -h of l = 0 gets C; ragged positions carry the example's offset."""
+    hkl = atoms[0]
+    rng = np.random.default_rng(4)
+    parts = [hkl, hkl[hkl[:, 2] == 0], hkl[:5]]
+    rows = np.repeat(np.arange(3), [len(p) for p in parts])
+    cat = np.concatenate(parts)
+    C = rng.normal(size=len(cat)) + 1j * rng.normal(size=len(cat))
+    for g in (HalfSphereGrid(hkl, SHAPE), HalfSphereGrid(cat, SHAPE, rows=rows)):
+        c = C[: len(g.hkl)]
+        plus, zero, minus = g.flat_indices()
+        assert plus.dtype == zero.dtype == minus.dtype == np.int64
+        assert np.array_equal(zero, np.flatnonzero(g.hkl[:, 2] == 0))
+        want = np.zeros(g.place(c, np.complex128).size, complex)
+        want[plus] = np.conj(c)
+        want[minus] = c[zero]
+        assert np.array_equal(g.place(c, np.complex128).reshape(-1), want)
+    # the formula, written out: ((row·nu + h mod nu)·nv + k mod nv)·(nw//2+1) + l
+    nu, nv, nw = SHAPE
+    h, k, l = cat.T
+    assert np.array_equal(plus, ((rows * nu + h % nu) * nv + k % nv) * (nw // 2 + 1) + l)
+    assert np.array_equal(minus, ((rows * nu + (-h) % nu) * nv + (-k) % nv)[zero] * (nw // 2 + 1))
+
+
+def test_irfft_and_raw_gather_are_the_unscaled_transforms(atoms):
+    hkl, F, _ = atoms
+    g = HalfSphereGrid(hkl, SHAPE)
+    G = g.place(F, np.complex128)[0]
+    raw = g.irfft(G)
+    assert raw.shape == SHAPE
+    assert np.array_equal(raw * (g.n / CELL.volume), g.to_map(F, CELL.volume, dtype=np.complex128))
+    R = np.fft.rfftn(raw)
+    assert np.allclose(g.gather(R, None), F, rtol=0, atol=1e-12 * np.abs(F).max())  # rfft∘irfft
+    assert np.array_equal(g.gather(R, None) * (CELL.volume / g.n), g.gather(R, CELL.volume))

@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 import zarr
 
-import crysbench
 from crysbench import cli
 from crysbench.cli import main
 from crysbench.export import export_example
 from crysbench.names import id_path, safe_id
-
-
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory, entries):
-    out = str(tmp_path_factory.mktemp("ids") / "s.zarr")
-    crysbench.build_store("const-res", out=out, entries={"3JQH": entries["3JQH"]}, progress=False)
-    return out
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "..", "", ".hidden", "x\0y", "a\\b", "c:x"])
@@ -37,9 +29,9 @@ def test_export_of_a_hostile_example_id_writes_nothing(const_res_examples, tmp_p
     assert not any(tmp_path.rglob("escaped*")) and not out.exists()
 
 
-def test_store_with_a_hostile_id_is_refused(small_store, tmp_path, capsys):
+def test_store_with_a_hostile_id_is_refused(store_path, tmp_path, capsys):
     path = str(tmp_path / "s.zarr")
-    shutil.copytree(small_store, path)
+    shutil.copytree(store_path, path)
     ids = zarr.open_array(f"{path}/meta/id", mode="r+")
     good = str(ids[0])
     ids[0] = "../../../escaped"
@@ -77,10 +69,10 @@ def test_ctrl_c_while_starting_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "crysbench: interrupted\n"
 
 
-def test_bare_key_error_names_what_is_missing(small_store, monkeypatch, capsys):
+def test_bare_key_error_names_what_is_missing(store_path, monkeypatch, capsys):
     def broken(args):
         raise KeyError("cell")
 
     monkeypatch.setattr(cli.info, "run", broken)
-    assert main(["info", small_store]) == 1
+    assert main(["info", store_path]) == 1
     assert "missing 'cell' (KeyError" in capsys.readouterr().err

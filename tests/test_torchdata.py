@@ -41,3 +41,24 @@ def test_reflection_batches_make_the_same_maps_on_the_device(memory_store):
     dev = torchdata.maps_on_device(refl, "cpu", ds.scales)
     np.testing.assert_allclose(dev["density"].numpy(), host["density"].numpy(), atol=2e-6)
     np.testing.assert_allclose(dev["patterson"].numpy(), host["patterson"].numpy(), atol=2e-6)
+
+
+def test_placement_is_the_kernels_and_synthesis_places_there(memory_store):
+    """The device indices are HalfSphereGrid's own, and the grid they fill is its place()."""
+    ds = crysbench.load_split(memory_store, "test")
+    pos = next(iter(ds.buckets.values()))[:3]
+    refl = torchdata.ReflectionBatchDataset(ds)[list(pos)]
+    hkl, counts, shape = refl["hkl"], refl["counts"], refl["grid_shape"]
+    rows = np.repeat(np.arange(len(counts)), counts.numpy())
+    kernel = crysbench.HalfSphereGrid(hkl.numpy(), shape, rows=rows)
+    place = torchdata.placement(hkl, counts, shape, "cpu")
+    for got, want in zip(place, kernel.flat_indices()):
+        assert got.dtype == torch.int64 and np.array_equal(got.numpy(), want)
+    F = refl["F"]
+    maps = torchdata.synthesize_torch(hkl, F, counts, shape, refl["volume"], place)
+    assert torch.equal(maps, torchdata.synthesize_torch(hkl, F, counts, shape, refl["volume"]))
+    # the same half-complex grid as the kernel's place(), transformed by torch
+    grid = torch.from_numpy(kernel.place(F.numpy()))  # (b, nu, nv, nw//2+1) complex64
+    direct = torch.fft.irfftn(grid, s=tuple(shape), dim=(1, 2, 3))
+    scale = (kernel.n / refl["volume"].to(torch.float64)).to(torch.float32).view(-1, 1, 1, 1)
+    assert torch.equal(maps, direct * scale)

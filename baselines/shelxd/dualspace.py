@@ -14,7 +14,9 @@ then scores its full peak list with SHELXD's figure of merit
 in %). See ``/work/shared/notes/dualspace.md`` for the background.
 
 Conventions follow :mod:`crysbench.maps`: ``F(h) = Σ f exp(+2πi h·x)`` and
-``ρ(x) = Σ F(h) exp(-2πi h·x)``.
+``ρ(x) = Σ F(h) exp(-2πi h·x)``. Reflections are placed on the internal grid, and
+picked from its transforms, by crysbench's one kernel, :class:`crysbench.HalfSphereGrid`
+(unscaled, in complex128: the grid's own units).
 
 Size: over 400 lines because one trial's cycle (E-maps, HIO, peaks, figures of merit)
 is kept in one file, as SHELXD's own loop is described in one place.
@@ -32,6 +34,7 @@ import numpy as np
 import scipy.fft
 
 from baselines.shelxd.emap import normalize
+from crysbench import HalfSphereGrid
 from crysbench.maps import inv_d2
 
 __all__ = [
@@ -135,13 +138,9 @@ class Problem:
     large: np.ndarray  # indices of the phasing set
     weak: np.ndarray  # indices of the weak set (scoring only)
     shape: tuple[int, int, int]  # internal grid
-    plus: np.ndarray  # flat indices of +h (large set) in the half grid
-    mate: np.ndarray  # flat indices of -h for l = 0 members of the large set
-    mate_sel: np.ndarray  # which large-set members have l = 0
+    grid: HalfSphereGrid  # all reflections on the internal grid
+    grid_large: HalfSphereGrid  # the phasing set on the internal grid
     orth: np.ndarray  # (3, 3) fractional -> Cartesian
-    plus_all: np.ndarray  # flat half-grid indices of +h, all reflections
-    mate_all: np.ndarray  # flat half-grid indices of -h, l = 0 reflections
-    sel_all: np.ndarray  # l = 0 mask, all reflections
     volume: float
     electrons: float = 0.0
 
@@ -179,16 +178,6 @@ class Trial:
     def cfom(self) -> float:
         """CC_all + CC_weak (%)."""
         return self.cc_all + self.cc_weak
-
-
-def _half_index(hkl: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
-    nu, nv, nw = shape
-    hw = nw // 2 + 1
-    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
-    plus = ((h % nu) * nv + (k % nv)) * hw + l
-    sel = l == 0
-    mate = (((-h[sel]) % nu) * nv + ((-k[sel]) % nv)) * hw
-    return plus, mate, sel
 
 
 def prepare(
@@ -239,26 +228,23 @@ def prepare(
         )
         for L, m in zip(lengths, hmax)
     )
-    plus_all, mate_all, sel_all = _half_index(hkl, shape)
-    plus, mate, sel = _half_index(hkl[large], shape)
+    grid, grid_large = HalfSphereGrid(hkl, shape), HalfSphereGrid(hkl[large], shape)
     orth = np.array(cell.orth.mat.tolist())
     electrons = sum(gemmi.Element(str(e)).atomic_number * n for e, n in composition.items())
-    return Problem(cell, hkl, amp, E, n_atoms, dmin, large, weak, shape, plus, mate, sel, orth,
-                   plus_all, mate_all, sel_all, cell.volume, float(electrons))  # fmt: skip
+    return Problem(cell, hkl, amp, E, n_atoms, dmin, large, weak, shape, grid, grid_large,
+                   orth, cell.volume, float(electrons))  # fmt: skip
 
 
 def _emap(prob: Problem, coef: np.ndarray) -> np.ndarray:
-    nu, nv, nw = prob.shape
-    grid = np.zeros(nu * nv * (nw // 2 + 1), dtype=np.complex128)
-    grid[prob.plus] = np.conj(coef)
-    grid[prob.mate] = coef[prob.mate_sel]
-    return scipy.fft.irfftn(grid.reshape(nu, nv, nw // 2 + 1), s=prob.shape, workers=1)
+    """E-map ``(1/N) Σ_{h,-h} C(h) exp(-2πi h·x)`` of the phasing set (grid units)."""
+    g = prob.grid_large
+    return g.irfft(g.place(coef, np.complex128)[0])
 
 
 def _tangent(prob: Problem, coef: np.ndarray) -> np.ndarray:
+    """Sayre / tangent-formula estimate: the phasing set's terms of the squared E-map."""
     e = _emap(prob, coef)
-    T = scipy.fft.rfftn(e * e, workers=1).ravel()[prob.plus]
-    return np.conj(T)
+    return prob.grid_large.gather(scipy.fft.rfftn(e * e, workers=1), None)
 
 
 def _peaks(
@@ -331,11 +317,13 @@ def hio(
     nu, nv, nw = prob.shape
     hw = nw // 2 + 1
     size = nu * nv * hw
-    meas = np.concatenate([prob.plus_all, prob.mate_all])
+    # the measured terms: the kernel's +h positions and the -h mates of l = 0
+    plus, zero, minus = prob.grid.flat_indices()
+    meas = np.concatenate([plus, minus])
     amp = prob.amp
     if params.sharpen:
         amp = amp * np.exp(params.sharpen * inv_d2(prob.cell, prob.hkl) / 4.0)
-    A = np.concatenate([amp, amp[prob.sel_all]])
+    A = np.concatenate([amp, amp[zero]])
     spacing = np.array([prob.cell.a / nu, prob.cell.b / nv, prob.cell.c / nw])
     # F000 on the internal grid's scale: rfftn of a map holds the sum over grid points
     f000 = prob.electrons if params.f000 else 0.0
@@ -348,7 +336,7 @@ def hio(
     f_start = min(0.95, f_end * params.support_start)
 
     def to_real(G: np.ndarray) -> np.ndarray:
-        return scipy.fft.irfftn(G.reshape(nu, nv, hw), s=prob.shape, workers=1)
+        return prob.grid.irfft(G.reshape(nu, nv, hw))
 
     def top(v: np.ndarray, frac: float) -> np.ndarray:
         k = max(1, min(v.size - 1, int(frac * v.size)))
@@ -397,10 +385,10 @@ def hio(
             sm = np.where(sup, np.maximum(xp, 0), 0)
             sm = ndi.gaussian_filter(sm, sigma / spacing, mode="wrap")
             sup = top(sm, f_start + (f_end - f_start) * t)
-    Gx = scipy.fft.rfftn(x, workers=1).ravel()
-    g = Gx[meas]
+    Gx = scipy.fft.rfftn(x, workers=1)
+    g = Gx.ravel()[meas]
     err = float(np.linalg.norm(np.abs(g) - A) / np.linalg.norm(A))
-    return np.conj(Gx[prob.plus_all]), err, x
+    return prob.grid.gather(Gx, None), err, x
 
 
 def _ec(hkl: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -474,6 +462,11 @@ def agreement(hkl: np.ndarray, weights: np.ndarray, phi_a: np.ndarray, phi_b: np
 
     ``max_{t, hand} Σ w cos(φ_a ∓ φ_b − 2π h·t) / Σ w`` on a grid of shifts
     (spacing ≤ 1/(4 h_max)); 1 for identical solutions, ≈ 0 for unrelated ones.
+
+    Not on :class:`crysbench.HalfSphereGrid`: this full complex grid with ``ifftn``
+    (sizes from the complex ``next_fast_len``, mates added with ``+=``) is what the
+    leaderboard's solves used, and an rfft synthesis on the kernel equals it only to
+    rounding, which would move agreements at the threshold and so the early stop.
     """
     hkl = np.asarray(hkl, dtype=np.int64)
     shape = tuple(

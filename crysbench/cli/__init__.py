@@ -29,15 +29,12 @@ import sys
 
 from crysbench._version import __version__
 from crysbench.cli import build, evaluate, export, info, leaderboard, submit, verify
+from crysbench.cli._args import UsageError
 
 __all__ = ["COMMANDS", "UsageError", "main", "make_parser"]
 
 #: Subcommand modules, in the order ``crysbench --help`` lists them.
 COMMANDS = (build, info, verify, export, evaluate, submit, leaderboard)
-
-
-class UsageError(ValueError):
-    """Arguments that parse but do not go together; reported as one line, exit 1."""
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,19 @@
-"""argparse helpers shared by the subcommands."""
+"""argparse helpers and the usage error shared by the subcommands.
+
+The lowest module of :mod:`crysbench.cli`: the subcommand modules import from it, and
+the package re-exports :class:`UsageError`, so imports run one way
+(``crysbench.cli → subcommand → _args``).
+"""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive"]
+__all__ = ["UsageError", "positive"]
+
+
+class UsageError(ValueError):
+    """Arguments that parse but do not go together; reported as one line, exit 1."""
 
 
 def positive(text: str) -> int:

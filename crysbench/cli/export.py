@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from crysbench.cli._args import UsageError
+
 __all__ = ["add_parser", "run"]
 
 
@@ -26,7 +28,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the files and print their paths."""
-    from crysbench.cli import UsageError
     from crysbench.export import export_example, export_hdf5
     from crysbench.store import open_store
 

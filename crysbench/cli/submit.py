@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from crysbench.cli._args import UsageError
+
 __all__ = ["add_parser", "run"]
 
 
@@ -47,8 +49,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _read_results(files: list[str]) -> list[Any]:
-    from crysbench.cli import UsageError
-
     results = []
     for f in files:
         try:
@@ -60,7 +60,6 @@ def _read_results(files: list[str]) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Write the entry and say what to commit."""
-    from crysbench.cli import UsageError
     from crysbench.leaderboard import find_board, show_path, submit, write_submission
 
     if args.meta_template:  # write a meta.json to fill in, then stop

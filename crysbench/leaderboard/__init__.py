@@ -23,6 +23,8 @@ render
     The board table as Markdown from parsed entries. (pure)
 check
     Scanning a board, validating it, comparing the committed table. (io)
+create
+    Freezing a new, empty board for a store's test split. (io)
 submit
     Scoring and writing an entry. (io)
 
@@ -31,6 +33,7 @@ The command-line front end is :mod:`crysbench.cli.submit` and
 """
 
 from crysbench.leaderboard.check import check_board, check_leaderboards, render_board, scan_board
+from crysbench.leaderboard.create import create_board
 from crysbench.leaderboard.meta import (
     META_FIELDS,
     OPTIONAL_META_FIELDS,
@@ -41,7 +44,6 @@ from crysbench.leaderboard.registry import (
     RANK_METRICS,
     LeaderboardError,
     count_entries,
-    create_board,
     default_root,
     entry_dirs,
     find_board,
