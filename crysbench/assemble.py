@@ -15,7 +15,7 @@ import numpy as np
 import zarr
 
 from crysbench._version import __version__
-from crysbench.plan import EntryResults
+from crysbench.plan import EntryResults, Plan
 from crysbench.splits import SPLIT_CODES, fingerprint_lines
 from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
@@ -28,6 +28,7 @@ __all__ = [
     "reason_category",
     "block_task",
     "write_block",
+    "write_splits",
     "finish_store",
     "attrs_report",
 ]
@@ -52,18 +53,19 @@ def reason_category(reason: str) -> str:
     return reason.split(":")[0][:40]
 
 
-def block_task(plan: dict, layout: StoreLayout, b: int, parts: list[str]) -> tuple:
+def block_task(plan: Plan, layout: StoreLayout, b: int, parts: list[str]) -> tuple:
     """Arguments of the write task of block ``b``: its parts and record locations."""
     lo, hi = layout.rows(b)
-    uniq, local = np.unique(plan["entry"][lo:hi], return_inverse=True)
-    loc = np.stack([plan[k][lo:hi] for k in ("offset", "length", "crc32")], axis=1)
+    r = plan.rows(lo, hi)
+    uniq, local = np.unique(r["entry"], return_inverse=True)
+    loc = np.stack([r[k].astype(np.int64) for k in ("offset", "length", "crc32")], axis=1)
     return (
         b,
         [parts[i] for i in uniq],
         local.reshape(-1).astype(np.int32),
         loc,
-        plan["split"][lo:hi],
-        plan["bucket"][lo:hi],
+        r["split"],
+        r["bucket"],
     )
 
 
@@ -115,6 +117,16 @@ def write_block(
     }
 
 
+#: Split name by the code of the ``split`` column.
+SPLIT_NAMES = {c: s for s, c in SPLIT_CODES.items()}
+
+
+def write_splits(tmp: str, layout: dict, counts: dict[str, int]) -> dict[str, int]:
+    """Task: write ``splits/<name>`` of the store at ``tmp`` (read back from ``meta/id``,
+    block by block), so the coordinator holds none of the store's ids."""
+    return StoreWriter(tmp, StoreLayout.from_dict(layout)).write_id_lists(SPLIT_NAMES, counts)
+
+
 def _discard(path: str) -> None:
     import contextlib
     import os
@@ -131,15 +143,15 @@ def finish_store(
     writer: StoreWriter,
     test_lines,
     extra_rejections=(),
+    counts: dict[str, int] | None = None,
 ) -> dict:
-    """Split lists, rejections, normalisation, fingerprint and attributes."""
+    """Rejections, normalisation, fingerprint and attributes; the split id lists too,
+    unless they were written already (:func:`write_splits`, whose ``counts`` are given)."""
     import numcodecs
 
-    per_code = np.bincount(plan["split"], minlength=max(SPLIT_CODES.values()) + 1)
-    counts = writer.write_id_lists(
-        {c: s for s, c in SPLIT_CODES.items()},
-        {s: int(per_code[c]) for s, c in SPLIT_CODES.items()},
-    )
+    tally = plan.counts()
+    if counts is None:
+        counts = writer.write_id_lists(SPLIT_NAMES, plan.split_counts())
     rejected = [tuple(r) for r in extra_rejections]
     rejected += results.all_rejections(ids)
     writer.write_table(
@@ -148,17 +160,14 @@ def finish_store(
     )
     # blocks return their lines sorted as bytes arrays; merged here (a few bytes a line)
     fingerprint = fingerprint_lines(np.concatenate(test_lines) if test_lines else [])
-    train = plan["split"] == SPLIT_CODES["train"]
-    nb = len(plan["bucket_keys"])
-    count = np.bincount(plan["bucket"], minlength=nb)
-    count_train = np.bincount(plan["bucket"][train], minlength=nb)
+    count, count_train = tally["bucket"], tally["bucket_train"]
     buckets = [
         {"shape": [int(x) for x in key], "count": int(count[i]), "train": int(count_train[i])}
-        for i, key in enumerate(plan["bucket_keys"])
+        for i, key in enumerate(plan.bucket_keys)
     ]
     timing = results.timing
-    entry_split = plan["entry_split"]
-    has = sorted(set(np.unique(plan["entry"]).tolist()))
+    entry_split = plan.entry_split
+    has = tally["entries"].tolist()
     entries_by_split = collections.Counter(entry_split[ids[k]] for k in has)
     rej_counts = collections.Counter(
         "download failed" if r[2] == "download" else reason_category(r[1]) for r in rejected
@@ -166,7 +175,7 @@ def finish_store(
     report = {
         "variant": v.key,
         "n_entries": len(ids),
-        "n_examples": int(plan["n"]),
+        "n_examples": int(plan.n),
         "counts": counts,
         "entries": dict(entries_by_split),
         "rejected": dict(sorted(rej_counts.items())),
@@ -189,7 +198,7 @@ def finish_store(
         "counts": counts,
         "entries": dict(entries_by_split),
         "fingerprint": fingerprint,
-        "normalization": normalization(plan["entry_stats"], plan["entry_codes"]),
+        "normalization": normalization(plan.entry_stats, plan.entry_codes),
         "buckets": buckets,
     }
     writer.finish({**attrs, "report": attrs_report(report)})

@@ -36,10 +36,11 @@ from crysbench.assemble import (
     finish_store,
     reason_category,
     write_block,
+    write_splits,
 )
 from crysbench.build_entry import process_entry
 from crysbench.executors import Executor, ExecutorError
-from crysbench.plan import EntryResults, PlanColumns, plan_store
+from crysbench.plan import EntryResults, PlanColumns, entry_codes, plan_store
 from crysbench.store import disk_usage
 from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.variants import Variant, get_variant
@@ -188,7 +189,7 @@ def _build(
     t0 = time.perf_counter()
     tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
     results = EntryResults(ids)
-    columns = PlanColumns()
+    columns = PlanColumns(entry_codes(v, ids))
     for k, r in enumerate(ex.map_unordered(process_entry, tasks, desc="entries", unit="entry")):
         note(r, "entries_cpu")
         columns.add(results.index(r["pdb_id"]), r.pop("examples"), r.pop("stats"))
@@ -201,10 +202,11 @@ def _build(
     t0 = time.perf_counter()
     plan = plan_store(v, ids, columns)
     release_memory()
-    n = plan["n"]
+    n = plan.n
     if n == 0:
         raise BuildError("no examples survived curation and filtering; nothing to store")
-    layout = StoreLayout.plan(plan["n_refl"], plan["n_atom"], block=block)
+    rows = StoreLayout.block_rows(n, block)
+    layout = StoreLayout.from_totals(n, rows, *plan.block_totals(rows))
     tmp = temp_store(out)
     writer = StoreWriter.create(tmp, layout)
     t_plan = time.perf_counter() - t0
@@ -226,10 +228,14 @@ def _build(
 
     t0 = time.perf_counter()
     downloads = [(pid, msg, "download") for pid, msg in sorted(failed.items())]
-    for k in ("offset", "length", "crc32", "n_refl", "n_atom", "grid_shape"):
-        del plan[k]  # only split, bucket and entry are needed from here on
+    plan.release_columns()  # only the keys (split, bucket, entry) are needed from here on
     release_memory()
-    report = finish_store(v, ids, results, plan, writer, test_lines, downloads)
+    # the split id lists are read back from meta/id and written by a task too: the
+    # coordinator never decodes the store's ids (Python strings, n of them)
+    counts = plan.split_counts()
+    for _ in runner.map_unordered(write_splits, [(tmp, spec, counts)], desc="splits"):
+        pass
+    report = finish_store(v, ids, results, plan, writer, test_lines, downloads, counts)
     t_finish = time.perf_counter() - t0
     report["time"].update(
         entries_wall=round(t_entries, 3),

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import zarr
@@ -130,24 +130,51 @@ class StoreLayout:
 
         ``block`` is the largest block: the rows are cut into ``ceil(n / block)``
         blocks of equal size (so the write tasks are balanced), a function of ``n``
-        alone.
+        alone (:meth:`block_rows`).
         """
         n = len(n_refl)
+        rows = cls.block_rows(n, block)
+        starts = range(0, max(n, 1), rows)
+        refl = [int(np.asarray(n_refl)[lo : lo + rows].sum()) for lo in starts]
+        atom = [int(np.asarray(n_atom)[lo : lo + rows].sum()) for lo in starts]
+        return cls.from_totals(n, rows, refl, atom, chunk, shard_chunks)
+
+    @staticmethod
+    def block_rows(n: int, block: int) -> int:
+        """Rows of each block (the last may be shorter) when blocks hold at most ``block``.
+
+        Examples
+        --------
+        >>> StoreLayout.block_rows(10, 4), StoreLayout.block_rows(0, 4)
+        (4, 1)
+        """
         nblocks = max(1, -(-n // block))
-        block = max(1, -(-n // nblocks))
+        return max(1, -(-n // nblocks))
+
+    @classmethod
+    def from_totals(
+        cls,
+        n: int,
+        rows: int,
+        refl: Sequence[int],
+        atom: Sequence[int],
+        chunk: int = _CHUNK_ROWS,
+        shard_chunks: int = _SHARD_CHUNKS,
+    ) -> StoreLayout:
+        """Layout from each block's total reflections and atoms (blocks of ``rows`` rows,
+        :meth:`block_rows`): what a build's plan gives without per-example copies."""
         shard = chunk * shard_chunks
-        starts = {"refl": [], "atom": []}
+        starts: dict[str, list[int]] = {"refl": [], "atom": []}
         ends = {}
-        for key, sizes in (("refl", np.asarray(n_refl)), ("atom", np.asarray(n_atom))):
+        for key, used_by_block in (("refl", refl), ("atom", atom)):
             pos = 0
-            for lo in range(0, max(n, 1), block):
+            for used in used_by_block:
                 starts[key].append(pos)
-                used = int(sizes[lo : lo + block].sum())
-                pos += -(-used // shard) * shard if used else 0
-            ends[key] = starts[key][-1] + int(sizes[(len(starts[key]) - 1) * block :].sum())
+                pos += -(-int(used) // shard) * shard if used else 0
+            ends[key] = starts[key][-1] + int(used_by_block[-1])
         return cls(
             n=n,
-            block=block,
+            block=rows,
             refl_blocks=tuple(starts["refl"]),
             atom_blocks=tuple(starts["atom"]),
             refl_rows=max(ends["refl"], 1),
