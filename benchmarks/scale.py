@@ -95,6 +95,16 @@ def generation_floor(variant: str, max_examples: int = 120) -> float:
     return t / max(n, 1)
 
 
+def floor_in_child(variant: str) -> float:
+    """:func:`generation_floor` in a fresh interpreter: this process stays small, so the
+    builds it starts report their own peak memory (Linux carries ``ru_maxrss`` from a
+    parent into its children; the builds report ``VmHWM``, but kept small all the same)."""
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import scale; "
+    code += f"print(scale.generation_floor({variant!r}))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(p.stdout.split()[-1])
+
+
 def _row(variant: str, repeat: int, cold: dict, warm: dict) -> dict:
     n = cold["n_examples"]
     t = cold["time"]
@@ -184,7 +194,7 @@ def main() -> None:
     try:
         for variant, repeat in plan:
             out, cache = tmp / f"{variant}-{repeat}.zarr", tmp / f"cache-{variant}-{repeat}"
-            floor[variant].append(generation_floor(variant))  # measured beside each build
+            floor[variant].append(floor_in_child(variant))  # measured beside each build
             cold = run_build(variant, repeat, args.jobs, args.nofile, out, cache)
             warm = run_build(variant, repeat, args.jobs, args.nofile, out, cache)
             rows.append({**_row(variant, repeat, cold, warm), "floor": floor[variant][-1]})

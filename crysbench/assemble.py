@@ -8,7 +8,6 @@ is the task that writes one block anywhere (a loky worker, a dask worker);
 from __future__ import annotations
 
 import collections
-import resource
 
 import gemmi
 import numpy as np
@@ -21,7 +20,7 @@ from crysbench.staging import PartError, PartFiles
 from crysbench.store import SCHEMA_VERSION
 from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.variants import Variant, library_versions
-from crysbench.workspace import BuildError, open_files
+from crysbench.workspace import BuildError, open_files, peak_rss
 
 __all__ = [
     "SPLIT_CODES",
@@ -112,7 +111,7 @@ def write_block(
     return {
         "test": np.sort(np.array(test, dtype=bytes)),
         "cpu": time.process_time() - cpu0,
-        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rss": peak_rss(),
         "fds": open_files(),
     }
 

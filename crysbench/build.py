@@ -52,6 +52,7 @@ from crysbench.workspace import (
     default_out,
     is_url,
     open_files,
+    peak_rss,
     release_memory,
     remove_work,
     swap_into_place,
@@ -246,7 +247,7 @@ def _build(
     )
     scratch = [Path(p) for p in parts]
     report["resources"] = {
-        "peak_rss_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_main": peak_rss(),
         "peak_rss_worker": res["rss"],
         "open_files_max": res["fds"],
         "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],

@@ -14,7 +14,6 @@ import collections
 import functools
 import hashlib
 import os
-import resource
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from crysbench.staging import PartError, read_header, write_part
 from crysbench.store import example_checksum
 from crysbench.structures import CurationRules, StructureError, read_entry
 from crysbench.variants import get_variant
+from crysbench.workspace import peak_rss
 
 __all__ = ["process_entry", "part_name", "source_hash", "absurd_coordinates", "MAX_RESIDUE_EXTENT"]
 
@@ -259,7 +259,7 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
         "timing": {} if cached else header["timing"],
         "cached": cached,
         "cpu": time.process_time() - cpu0,
-        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rss": peak_rss(),
         "fds": _open_files(),
     }
 

