@@ -40,7 +40,7 @@ from crysbench.assemble import (
 )
 from crysbench.build_entry import process_entry
 from crysbench.executors import Executor, ExecutorError
-from crysbench.plan import EntryResults, PlanColumns, entry_codes, plan_store
+from crysbench.plan import EntryResults, PlanColumns, entry_codes, entry_splits, plan_store
 from crysbench.store import disk_usage
 from crysbench.storewriter import StoreLayout, StoreWriter
 from crysbench.variants import Variant, get_variant
@@ -190,7 +190,8 @@ def _build(
     t0 = time.perf_counter()
     tasks = [(str(entries[i]), i, v.key, str(parts_dir)) for i in ids]
     results = EntryResults(ids)
-    columns = PlanColumns(entry_codes(v, ids))
+    entry_split = entry_splits(v, ids)  # decided once, by PDB id
+    columns = PlanColumns(entry_codes(entry_split, ids))
     for k, r in enumerate(ex.map_unordered(process_entry, tasks, desc="entries", unit="entry")):
         note(r, "entries_cpu")
         columns.add(results.index(r["pdb_id"]), r.pop("examples"), r.pop("stats"))
@@ -201,7 +202,7 @@ def _build(
     t_entries = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plan = plan_store(v, ids, columns)
+    plan = plan_store(columns, ids, entry_split)
     release_memory()
     n = plan.n
     if n == 0:

@@ -19,6 +19,7 @@ distinct grid shapes), entry 24 bits (16.7 M entries), row within the entry 20 b
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,6 +34,7 @@ __all__ = [
     "PlanError",
     "EntryResults",
     "plan_store",
+    "entry_splits",
     "entry_codes",
 ]
 
@@ -129,7 +131,7 @@ class PlanColumns:
     ...     "n_refl": [5, 6], "n_atom": [3, 3], "grid_shape": [[8, 8, 8], [8, 8, 8]],
     ...     "entity": [1, 1], "start": [7, 2], "density_max": [1.0, 2.0],
     ...     "density_min": [-1.0, -3.0], "patterson_max": [9.0, 4.0]}))
-    >>> plan = plan_store_from(cols, ["1ABC"], {"1ABC": "train"})
+    >>> plan = plan_store(cols, ["1ABC"], {"1ABC": "train"})
     >>> plan.rows(0, 2)["offset"].tolist()  # (entity, start) order within the entry
     [40, 16]
     >>> cols.stats()["density_min"].tolist()
@@ -244,9 +246,11 @@ class Plan:
         self.bucket_keys = bucket_keys
         self.entry_split, self.entry_codes, self.entry_stats = entry_split, codes, stats
 
-    def rows(self, lo: int, hi: int, columns: bool = True) -> dict[str, np.ndarray]:
-        """Store rows ``[lo, hi)``: ``split``, ``bucket``, ``entry`` and (with
-        ``columns``) each :data:`_ROW_DTYPES` column, in store order."""
+    def rows(
+        self, lo: int, hi: int, columns: Sequence[str] = tuple(_ROW_DTYPES)
+    ) -> dict[str, np.ndarray]:
+        """Store rows ``[lo, hi)``: ``split``, ``bucket``, ``entry`` and the named
+        :data:`_ROW_DTYPES` columns, in store order."""
         key = self.key[lo:hi]
         out = {
             "split": _field(key, _SPLIT_SHIFT, 2).astype(np.int8),
@@ -255,10 +259,10 @@ class Plan:
         }
         if columns:
             at = self.first_row[out["entry"]] + _field(key, 0, _LOCAL_BITS)
-            out.update({k: a[at] for k, a in self.cols.items()})
+            out.update({k: self.cols[k][at] for k in columns})
         return out
 
-    def chunks(self, columns: bool = False):
+    def chunks(self, columns: Sequence[str] = ()):
         """:meth:`rows` of consecutive chunks of 65,536 rows (bounded memory)."""
         for lo in range(0, self.n, _CHUNK):
             yield self.rows(lo, min(lo + _CHUNK, self.n), columns)
@@ -270,7 +274,7 @@ class Plan:
         atom = np.zeros(len(starts), dtype=np.int64)
         for b, lo in enumerate(starts):
             for c in range(lo, min(lo + block, self.n), _CHUNK):
-                r = self.rows(c, min(c + _CHUNK, lo + block, self.n))
+                r = self.rows(c, min(c + _CHUNK, lo + block, self.n), ("n_refl", "n_atom"))
                 refl[b] += int(r["n_refl"].sum(dtype=np.int64))
                 atom[b] += int(r["n_atom"].sum(dtype=np.int64))
         return refl, atom
@@ -295,9 +299,7 @@ class Plan:
 
     def split_counts(self) -> dict[str, int]:
         """Examples of each split (by name), from the keys."""
-        split = np.zeros(4, dtype=np.int64)
-        for r in self.chunks():
-            split += np.bincount(r["split"], minlength=4)
+        split = self.counts()["split"]
         return {name: int(split[c]) for name, c in SPLIT_CODES.items()}
 
     def release_columns(self) -> None:
@@ -336,35 +338,25 @@ class EntryResults:
         return [r for pid in ids for r in self.rejections.get(pid, ())]
 
 
-def plan_store(v: Variant, ids: list[str], columns: PlanColumns) -> Plan:
-    """Store order, splits and buckets from the compact per-example columns.
-
-    ``ids`` are the entries in PDB-id order (the ``entry`` index of a row); ``columns``
-    were made with :func:`entry_codes` of the same ``ids``.
-    """
-    return plan_store_from(columns, ids, _entry_split(v, ids))
-
-
-def _entry_split(v: Variant, ids: list[str]) -> dict[str, str]:
+def entry_splits(v: Variant, ids: list[str]) -> dict[str, str]:
+    """Split name of every entry (the recipe's rule, by PDB id)."""
     return {pid: assign_split(pid, v.split_key, v.test_fraction, v.valid_fraction) for pid in ids}
 
 
-def entry_codes(v: Variant, ids: list[str]) -> np.ndarray:
+def entry_codes(entry_split: dict[str, str], ids: list[str]) -> np.ndarray:
     """Split code of each entry (int8, by entry index), for :class:`PlanColumns`."""
-    split = _entry_split(v, ids)
-    return np.array([SPLIT_CODES[split[p]] for p in ids], dtype=np.int8)
+    return np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
 
 
-def plan_store_from(columns: PlanColumns, ids: list[str], entry_split: dict[str, str]) -> Plan:
-    """:func:`plan_store` given each entry's split.
+def plan_store(columns: PlanColumns, ids: list[str], entry_split: dict[str, str]) -> Plan:
+    """Store order, splits and buckets from the compact per-example columns.
 
-    The keys hold each grid shape's arrival id; it is replaced by the shape's rank
-    (the bucket, in shape order) a chunk at a time, then the keys are sorted in place:
-    store order is the order of the keys.
+    ``ids`` are the entries in PDB-id order (the ``entry`` index of a row);
+    ``columns`` were made with :func:`entry_codes` of ``entry_split``. The keys hold
+    each grid shape's arrival id; it is replaced by the shape's rank (the bucket, in
+    shape order) a chunk at a time, then the keys are sorted in place: store order is
+    the order of the keys.
     """
-    codes = np.array([SPLIT_CODES[entry_split[p]] for p in ids], dtype=np.int8)
-    if not np.array_equal(codes, columns.codes):
-        raise ValueError("the plan columns were made with other split codes")
     packed = columns.shapes()
     order = np.argsort(packed, kind="stable")
     rank = np.empty(len(packed), dtype=np.uint64)
@@ -383,4 +375,4 @@ def plan_store_from(columns: PlanColumns, ids: list[str], entry_split: dict[str,
     key.sort()  # in place; keys are unique (entry, row within entry)
     sp = packed[order]
     keys = np.stack([sp >> 32, (sp >> 16) & 0xFFFF, sp & 0xFFFF], axis=1).astype(np.int16)
-    return Plan(key, c, columns.first_row, keys, entry_split, codes, columns.stats())
+    return Plan(key, c, columns.first_row, keys, entry_split, columns.codes, columns.stats())

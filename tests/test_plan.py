@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crysbench.plan import PlanColumns, PlanError, compact, plan_store_from
+from crysbench.plan import PlanColumns, PlanError, compact, plan_store
 from crysbench.splits import SPLIT_CODES
 
 
@@ -35,7 +35,7 @@ def test_store_order_equals_a_lexsort_of_split_shape_entry_entity_start():
         m = int(rng.integers(0, 9))
         raw[e] = _entry_rows(rng, m)
         cols.add(int(e), *compact(raw[e]))
-    plan = plan_store_from(cols, ids, split)
+    plan = plan_store(cols, ids, split)
     # the oracle: every example as a tuple, sorted on the store's key
     rows = [
         (codes[e], tuple(r["grid_shape"][j]), e, r["entity"][j], r["start"][j], r["offset"][j])
