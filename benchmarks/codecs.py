@@ -2,6 +2,11 @@
 
 Run:  python benchmarks/codecs.py [--store STORE]
 
+Two build-side figures follow, on the same rows: a 124 KB example record (the staging
+record) encoded and decoded with Blosc's own threads on and off (CPU ms), and one
+whole 256-chunk shard stored through zarr-python against
+:class:`crysbench.shards.ShardEncoder` (CPU s, same bytes; the anchor is zarr).
+
 Without ``--store`` it builds the bundled const-res demo (no cache) first. The
 reflection table (Re F, Im F, h, k, l as float32) is ~95 % of a store's bytes; each
 setting compresses the same 700,000 rows. Anchor in the same run: the previous
@@ -48,6 +53,65 @@ def main() -> None:
             f"{mark}{r[0]:<5} {r[1]:>5} {r[2]:>7}  {r[3]:8.3f}  {r[4] / 1e6:11.0f}  "
             f"{r[5] / 1e6:11.0f}  {r[4] / anchor[4]:6.2f}x"
         )
+    build_side(raw)
+
+
+def build_side(raw: bytes) -> None:
+    """CPU cost of the build's own codec paths (see the module docstring)."""
+    import tempfile
+
+    import numpy as np
+    import zarr
+    from numcodecs import blosc
+
+    from crysbench.shards import ShardEncoder
+    from crysbench.store import blosc_codec, compressor
+
+    rows = np.frombuffer(raw, dtype="<f4").reshape(-1, 5)
+    record = rows[:6200].tobytes()  # ~124 KB, a const-res example's reflections
+    codec = blosc_codec()
+    blob = codec.encode(record)
+    print("record (124 KB)   blosc threads  encode CPU ms  decode CPU ms")
+    for threads in (None, False):
+        blosc.use_threads = threads
+        enc = min(_cpu(lambda: codec.encode(record), 200) for _ in range(3))
+        dec = min(_cpu(lambda: codec.decode(blob), 200) for _ in range(3))
+        print(f"                  {threads!s:>13}  {enc * 1e3:13.3f}  {dec * 1e3:13.3f}")
+    blosc.use_threads = False
+    n = 8192 * 256
+    shard = np.resize(rows, (n, 5))
+    out = tempfile.mkdtemp()
+    res = {}
+    for name in ("zarr", "ShardEncoder"):
+        arr = zarr.create_array(
+            f"{out}/{name}.zarr", shape=(n, 5), dtype="f4", chunks=(8192, 5), shards=(n, 5),
+            compressors=compressor(),
+        )  # fmt: skip
+        enc = ShardEncoder.for_array(arr)
+
+        def write(arr=arr, enc=enc, name=name):
+            if name == "zarr":
+                arr[:] = shard
+            else:
+                enc.write(0, shard)
+
+        res[name] = min(_cpu(write, 1) for _ in range(3))
+    same = (
+        open(f"{out}/zarr.zarr/c/0/0", "rb").read()
+        == open(f"{out}/ShardEncoder.zarr/c/0/0", "rb").read()
+    )
+    print(
+        f"one shard ({shard.nbytes / 1e6:.0f} MB): zarr {res['zarr']:.3f} CPU s, ShardEncoder "
+        f"{res['ShardEncoder']:.3f} CPU s ({res['zarr'] / res['ShardEncoder']:.2f}x), "
+        f"same bytes: {same}"
+    )
+
+
+def _cpu(fn, k: int) -> float:
+    t = time.process_time()
+    for _ in range(k):
+        fn()
+    return (time.process_time() - t) / k
 
 
 def _time(fn) -> float:

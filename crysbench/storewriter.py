@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import zarr
 
+from crysbench.shards import ShardEncoder
 from crysbench.store import compressor
 
 __all__ = ["META_FIELDS", "RAGGED_TABLES", "StoreLayout", "StoreWriter"]
@@ -279,11 +280,14 @@ class StoreWriter:
             key: _ShardStream(self.root[path_], self.layout.ragged_start(key, b), dtype, tail)
             for key, (path_, dtype, tail, _) in RAGGED_TABLES.items()
         }
+        room = {key: self._room(key, b) for key in streams}
         for rec in records:
             for k, val in rec["head"].items():
                 heads.setdefault(k, []).append(val)
             for key, st in streams.items():
                 st.push(rec[key])
+                if st.pos + st.have - st.start > room[key]:  # never into another block's shards
+                    raise ValueError(f"block {b}: more {key} rows than its layout has room for")
         for st in streams.values():
             st.close()
         cols = {**{k: np.asarray(v) for k, v in heads.items()}, **columns}
@@ -300,6 +304,18 @@ class StoreWriter:
                 raise ValueError(f"block {b}: column {name} has {len(data)} rows, not {hi - lo}")
             if hi > lo:
                 meta[name][lo:hi] = data.astype(str) if dtype is str else data.astype(dtype)
+
+    def _room(self, key: str, b: int) -> int:
+        starts = (
+            self.layout.refl_blocks
+            if RAGGED_TABLES[key][3] == "n_refl"
+            else self.layout.atom_blocks
+        )
+        total = (
+            self.layout.refl_rows if RAGGED_TABLES[key][3] == "n_refl" else self.layout.atom_rows
+        )
+        end = starts[b + 1] if b + 1 < len(starts) else total
+        return end - starts[b]
 
     # -- after all blocks -------------------------------------------------------------
     def iter_column(self, name: str) -> Iterator[np.ndarray]:
@@ -409,7 +425,9 @@ class _ShardStream:
 
     def __init__(self, arr, start: int, dtype, tail: tuple[int, ...]):
         self.arr, self.pos, self.dtype, self.tail = arr, start, dtype, tail
+        self.start = start
         self.shard = arr.shards[0] if arr.shards else arr.chunks[0]
+        self.encoder = ShardEncoder.for_array(arr)  # None: an unusual layout, written by zarr
         self.buf: list[np.ndarray] = []
         self.have = 0
 
@@ -421,14 +439,19 @@ class _ShardStream:
         if self.have >= self.shard:
             data = np.concatenate(self.buf)
             k = len(data) - len(data) % self.shard
-            self.arr[self.pos : self.pos + k] = data[:k]
-            self.pos += k
+            self._store(data[:k])
             self.buf = [data[k:]] if len(data) > k else []
             self.have = len(data) - k
 
     def close(self) -> None:
         if self.have:
-            data = np.concatenate(self.buf)
-            self.arr[self.pos : self.pos + len(data)] = data
-            self.pos += len(data)
+            self._store(np.concatenate(self.buf))
         self.buf, self.have = [], 0
+
+    def _store(self, rows: np.ndarray) -> None:
+        # whole shards from a shard boundary (a block owns its shards; the last may end early)
+        if self.encoder is not None:
+            self.encoder.write(self.pos, rows)
+        else:
+            self.arr[self.pos : self.pos + len(rows)] = rows
+        self.pos += len(rows)

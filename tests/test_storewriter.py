@@ -87,7 +87,10 @@ def test_id_lists_streamed_in_store_order(tmp_path):
     rng = np.random.default_rng(0)
     recs = _records(rng, 11)
     layout = StoreLayout.plan(
-        np.array([len(r["refl"]) for r in recs]), np.array([1] * 11), block=4, chunk=4
+        np.array([len(r["refl"]) for r in recs]),
+        np.array([len(r["element"]) for r in recs]),
+        block=4,
+        chunk=4,
     )
     w = StoreWriter.create(str(tmp_path / "s.zarr"), layout)
     split = np.array([0, 2, 0, 1, 0, 0, 2, 2, 0, 1, 0], np.int8)
@@ -140,3 +143,16 @@ def test_part_files_bounded(tmp_path):
             files.read(str(p), ex["offset"][0], ex["length"][0], ex["crc32"][0])
             assert len(files._open) <= 2
     files.close()
+
+
+def test_block_with_more_rows_than_planned_is_refused(tmp_path):
+    """Sizes that disagree with the layout fail loudly (zarr would clip a write past the
+    end; a block must never spill into the next block's shards)."""
+    rng = np.random.default_rng(2)
+    recs = _records(rng, 4)
+    layout = StoreLayout.plan(
+        np.array([len(r["refl"]) for r in recs]), np.array([1] * 4), block=2, chunk=4
+    )
+    w = StoreWriter.create(str(tmp_path / "s.zarr"), layout)
+    with pytest.raises(ValueError, match="more element rows than its layout has room for"):
+        w.write_block(1, iter(recs[2:4]), {"split": np.zeros(2), "bucket": np.zeros(2)})
