@@ -8,7 +8,7 @@ tables it owns. Two blocks never share a chunk or a shard, so blocks are written
 concurrently and a retried block rewrites identical bytes. Bytes depend only on the
 examples and the layout, never on which process wrote what, or when.
 
-Size: about 430 lines: the layout and the writer share the schema tables and are
+Size: about 450 lines: the layout and the writer share the schema tables and are
 changed together (splitting them would put one on-disk format in two files).
 
 Examples
@@ -285,9 +285,10 @@ class StoreWriter:
             for k, val in rec["head"].items():
                 heads.setdefault(k, []).append(val)
             for key, st in streams.items():
-                st.push(rec[key])
-                if st.pos + st.have - st.start > room[key]:  # never into another block's shards
+                if st.pos + st.have + len(rec[key]) - st.start > room[key]:
+                    # checked before writing: never into another block's shards
                     raise ValueError(f"block {b}: more {key} rows than its layout has room for")
+                st.push(rec[key])
         for st in streams.values():
             st.close()
         cols = {**{k: np.asarray(v) for k, v in heads.items()}, **columns}
@@ -306,16 +307,10 @@ class StoreWriter:
                 meta[name][lo:hi] = data.astype(str) if dtype is str else data.astype(dtype)
 
     def _room(self, key: str, b: int) -> int:
-        starts = (
-            self.layout.refl_blocks
-            if RAGGED_TABLES[key][3] == "n_refl"
-            else self.layout.atom_blocks
-        )
-        total = (
-            self.layout.refl_rows if RAGGED_TABLES[key][3] == "n_refl" else self.layout.atom_rows
-        )
-        end = starts[b + 1] if b + 1 < len(starts) else total
-        return end - starts[b]
+        refl = RAGGED_TABLES[key][3] == "n_refl"
+        starts = self.layout.refl_blocks if refl else self.layout.atom_blocks
+        total = self.layout.refl_rows if refl else self.layout.atom_rows
+        return (starts[b + 1] if b + 1 < len(starts) else total) - starts[b]
 
     # -- after all blocks -------------------------------------------------------------
     def iter_column(self, name: str) -> Iterator[np.ndarray]:
