@@ -150,8 +150,7 @@ def finish_store(
 
     tally = plan.counts()
     if counts is None:
-        by_name = {name: int(tally["split"][c]) for name, c in SPLIT_CODES.items()}
-        counts = writer.write_id_lists(SPLIT_NAMES, by_name)
+        counts = writer.write_id_lists(SPLIT_NAMES, plan.split_counts(tally))
     rejected = [tuple(r) for r in extra_rejections]
     rejected += results.all_rejections(ids)
     writer.write_table(

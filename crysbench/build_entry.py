@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from crysbench.staging import PartError, read_header, write_part
 from crysbench.store import example_checksum
 from crysbench.structures import CurationRules, StructureError, read_entry
 from crysbench.variants import get_variant
-from crysbench.workspace import peak_rss
+from crysbench.workspace import open_files, peak_rss
 
 __all__ = ["process_entry", "part_name", "source_hash", "absurd_coordinates", "MAX_RESIDUE_EXTENT"]
 
@@ -260,12 +259,5 @@ def process_entry(path: str, pdb_id: str, variant_key: str, parts_dir: str) -> d
         "cached": cached,
         "cpu": time.process_time() - cpu0,
         "rss": peak_rss(),
-        "fds": _open_files(),
+        "fds": open_files(),
     }
-
-
-def _open_files() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:  # pragma: no cover - not Linux
-        return -1

@@ -297,9 +297,9 @@ class Plan:
         return {"split": split, "bucket": bucket, "bucket_train": train,
                 "entries": np.flatnonzero(has)}  # fmt: skip
 
-    def split_counts(self) -> dict[str, int]:
-        """Examples of each split (by name), from the keys."""
-        split = self.counts()["split"]
+    def split_counts(self, counts: dict | None = None) -> dict[str, int]:
+        """Examples of each split (by name), from :meth:`counts` (pass them if made)."""
+        split = (counts or self.counts())["split"]
         return {name: int(split[c]) for name, c in SPLIT_CODES.items()}
 
     def release_columns(self) -> None:
