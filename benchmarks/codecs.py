@@ -5,7 +5,10 @@ Run:  python benchmarks/codecs.py [--store STORE]
 Two build-side figures follow, on the same rows: a 124 KB example record (the staging
 record) encoded and decoded with Blosc's own threads on and off (CPU ms), and one
 whole 256-chunk shard stored through zarr-python against
-:class:`crysbench.shards.ShardEncoder` (CPU s, same bytes; the anchor is zarr).
+:class:`crysbench.shards.ShardEncoder` (CPU s, same bytes; the anchor is zarr). Last,
+the staging codec (:data:`crysbench.staging.STAGING_CODEC`) against the store's codec
+(the anchor) on the real part records of the bundled entries, const-res and dipeptide:
+size/raw and CPU ms to encode and decode a record.
 
 Without ``--store`` it builds the bundled const-res demo (no cache) first. The
 reflection table (Re F, Im F, h, k, l as float32) is ~95 % of a store's bytes; each
@@ -54,6 +57,7 @@ def main() -> None:
             f"{r[5] / 1e6:11.0f}  {r[4] / anchor[4]:6.2f}x"
         )
     build_side(raw)
+    staging_side()
 
 
 def build_side(raw: bytes) -> None:
@@ -105,6 +109,46 @@ def build_side(raw: bytes) -> None:
         f"{res['ShardEncoder']:.3f} CPU s ({res['zarr'] / res['ShardEncoder']:.2f}x), "
         f"same bytes: {same}"
     )
+
+
+def staging_side() -> None:
+    """The parts' codec against the store's on the bundled entries' records."""
+    from numcodecs import blosc
+
+    from crysbench.build_entry import _generate
+    from crysbench.staging import STAGING_CODEC, _encode, staging_codec
+    from crysbench.store import blosc_codec
+    from crysbench.structures import bundled_entries
+
+    blosc.use_threads = False
+    print("staging records   codec                      size/raw  encode CPU ms  decode CPU ms")
+    for variant in ("const-res@2", "dipeptide@2"):
+        recs = []
+        for pid, path in sorted(bundled_entries().items()):
+            recs += [r for _, r in _generate(str(path), pid, variant)[0]]
+        raws = [bytes(staging_codec().decode(_encode(r["head"], r))) for r in recs]
+        total = sum(len(r) for r in raws)
+        codecs = [
+            ("store CODEC (anchor)", blosc_codec()),
+            (" ".join(map(str, STAGING_CODEC.values())) + " (staging)", staging_codec()),
+        ]
+        out = []
+        for name, c in codecs:
+            blobs = [c.encode(r) for r in raws]
+            enc = min(_cpu(lambda c=c, rs=raws: [c.encode(r) for r in rs], 1) for _ in range(3))
+            dec = min(_cpu(lambda c=c, b=blobs: [c.decode(x) for x in b], 1) for _ in range(3))
+            size = sum(len(b) for b in blobs) / total
+            out.append((name, size, enc / len(raws), dec / len(raws)))
+        for name, size, enc, dec in out:
+            print(
+                f"{variant:<12} ({len(raws)}, {total / len(raws) / 1e3:.0f} KB) {name:<26}"
+                f" {size:8.3f}  {enc * 1e3:13.3f}  {dec * 1e3:13.3f}"
+            )
+        a, b = out
+        print(
+            f"{variant:<12} staging vs store: encode {a[2] / b[2]:.2f}x, decode {a[3] / b[3]:.2f}x"
+            f" faster, bytes {b[1] / a[1]:.2f}x"
+        )
 
 
 def _cpu(fn, k: int) -> float:

@@ -9,16 +9,20 @@ order. A part is::
     L bytes   header: UTF-8 JSON (recipe hash, source hash, rejections, timing and
               one compact column per example: entity, start, grid shape, sizes,
               map statistics, and the byte range of its record)
-    records   one per example: the store's codec (Blosc zstd, byte shuffle,
-              :data:`crysbench.store.CODEC`) applied to a small JSON head followed by
-              the example's reflection table and atom arrays
+    records   one per example: Blosc (:data:`STAGING_CODEC`: LZ4, no shuffle) applied
+              to a small JSON head followed by the example's reflection table and atom
+              arrays
 
 Why a file of our own and not a small zarr group per entry: the assembly reads
 examples one at a time from thousands of parts (an entry's examples fall into
 many grid-shape buckets), and zarr's per-call overhead (~0.5 ms per array read,
 five arrays per example) alone would exceed the whole assembly budget of 1 ms per
-example. Records are compressed with the same numcodecs codec as the store, carry a
+example. Records are Blosc frames (numcodecs, the store's codec library), carry a
 CRC-32, and are read with one ``pread`` each. No pickles: JSON and raw arrays only.
+A part is scratch, written once and read once, so its codec trades size for speed
+(:data:`STAGING_CODEC`); the store's bytes do not depend on it, and a Blosc frame names
+its own compressor, so parts written with the store's codec by earlier releases (still
+in a build cache) read the same.
 
 Examples
 --------
@@ -46,7 +50,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PartError", "RECORD_ARRAYS", "write_part", "read_header", "read_record", "PartFiles"]
+__all__ = [
+    "STAGING_CODEC",
+    "PartError",
+    "RECORD_ARRAYS",
+    "write_part",
+    "read_header",
+    "read_record",
+    "PartFiles",
+]
 
 MAGIC = b"CRYSPRT1"
 FORMAT = 1
@@ -65,20 +77,36 @@ class PartError(RuntimeError):
     """A per-entry result file that is truncated, damaged or of another format."""
 
 
+#: The parts' codec, decided here once: Blosc LZ4 level 5 without shuffle (the records
+#: mix JSON, float32 and uint8 arrays, which byte shuffle does not help). Against the
+#: store's codec (:data:`crysbench.store.CODEC`, zstd 1 with shuffle) on the bundled
+#: records it encodes 2.3x and decodes 5.7x faster (const-res: 0.10 vs 0.23 and 0.023 vs
+#: 0.13 CPU-ms a record), for 1.10x the bytes (dipeptide 1.15x): scratch stays well
+#: inside the 1.5x-store budget. `python benchmarks/codecs.py` (log
+#: ``benchmarks/logs/codecs.txt``) measures both.
+STAGING_CODEC = {"cname": "lz4", "clevel": 5, "shuffle": "noshuffle"}
+
 _CODEC = []
+
+
+def staging_codec() -> Any:
+    """:data:`STAGING_CODEC` as a numcodecs Blosc codec (it decodes any Blosc frame)."""
+    import numcodecs
+
+    shuffle = {"shuffle": numcodecs.Blosc.SHUFFLE, "noshuffle": numcodecs.Blosc.NOSHUFFLE}
+    c = STAGING_CODEC
+    return numcodecs.Blosc(cname=c["cname"], clevel=c["clevel"], shuffle=shuffle[c["shuffle"]])
 
 
 def _codec():
     if not _CODEC:
         from numcodecs import blosc
 
-        from crysbench.store import blosc_codec
-
         # A build runs one process per core, so Blosc's own threads only add overhead:
         # 0.20 → 0.18 CPU-ms to encode a 124 KB record, 0.15 → 0.13 to decode it
         # (`python benchmarks/codecs.py`). Same bytes either way.
         blosc.use_threads = False
-        _CODEC.append(blosc_codec())
+        _CODEC.append(staging_codec())
     return _CODEC[0]
 
 

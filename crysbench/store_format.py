@@ -52,7 +52,8 @@ ELEMENT_NAMES = {z: gemmi.Element(z).name for z in range(1, 100)}
 #: The store's codec, decided here once: zstd level 1 with byte shuffle, through Blosc.
 #: Level 1 encodes reflections 4.5x faster than level 3 for 10 % more bytes (0.63 vs
 #: 0.57 of raw), which keeps compression below the assembly budget of 1 ms per example
-#: (`python benchmarks/codecs.py`). Also used for the build's staging files.
+#: (`python benchmarks/codecs.py`). The build's staging files have their own
+#: (:data:`crysbench.staging.STAGING_CODEC`).
 CODEC = {"cname": "zstd", "clevel": 1, "shuffle": "shuffle"}
 
 
@@ -73,7 +74,8 @@ def blosc_codec() -> Any:
     Returns
     -------
     numcodecs.Blosc
-        The codec of the build's staging files.
+        The store's codec on raw bytes (the anchor of ``benchmarks/codecs.py``'s record
+        figures).
     """
     import numcodecs
 
