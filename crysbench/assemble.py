@@ -57,7 +57,8 @@ def block_task(plan: Plan, layout: StoreLayout, b: int, parts: list[str]) -> tup
     lo, hi = layout.rows(b)
     r = plan.rows(lo, hi)
     uniq, local = np.unique(r["entry"], return_inverse=True)
-    loc = np.stack([r[k].astype(np.int64) for k in ("offset", "length", "crc32")], axis=1)
+    # uint32, as the plan checked them: 12 bytes a row in flight to a worker, not 24
+    loc = np.stack([r[k].astype(np.uint32) for k in ("offset", "length", "crc32")], axis=1)
     return (
         b,
         [parts[i] for i in uniq],

@@ -2,7 +2,8 @@
 splits and buckets.
 
 Entry tasks hand in their rows as arrays (:func:`compact`, run in the worker).
-:class:`PlanColumns` keeps 28 bytes an example: the record's location in its part
+:class:`PlanColumns` keeps at most 28 bytes an example (22 where an entry's sizes and
+record lengths fit 16 bits, as a dipeptide's do): the record's location in its part
 (offset, length, CRC-32), its two sizes, and one 64-bit *store key* that packs the
 whole sort order — split code, grid-shape bucket, entry (PDB-id order) and the row's
 place within its entry — so that :func:`plan_store` puts every example in store order
@@ -86,13 +87,14 @@ def compact(cols: dict) -> tuple[dict, dict]:
     return out, stats
 
 
-_ROW_DTYPES = {  # what the coordinator keeps of each example besides its key
+_ROW_DTYPES = {  # what the coordinator keeps of each example besides its key (widest)
     "offset": np.uint32,
     "length": np.uint32,
     "crc32": np.uint32,
     "n_refl": np.uint32,
     "n_atom": np.uint32,
 }
+_NARROW_MAX = np.iinfo(np.uint16).max  # a column piece whose values fit is kept in 16 bits
 _SPLIT_SHIFT, _BUCKET_SHIFT, _ENTRY_SHIFT = 62, 44, 20
 _BUCKET_BITS, _ENTRY_BITS, _LOCAL_BITS = 18, 24, 20
 _CHUNK = 1 << 16
@@ -115,7 +117,7 @@ def _field(key: np.ndarray, shift: int, bits: int) -> np.ndarray:
 class PlanColumns:
     """The coordinator's per-example columns, gathered as entries finish (compactly:
     small per-entry arrays are merged every ``merge`` entries, so the memory is the
-    28 bytes an example of the key and :data:`_ROW_DTYPES`, not Python objects).
+    at most 28 bytes an example of the key and :data:`_ROW_DTYPES`, not Python objects).
 
     Parameters
     ----------
@@ -175,9 +177,12 @@ class PlanColumns:
         cols = {"key": key}
         for k, dt in _ROW_DTYPES.items():
             a = np.asarray(rows[k])
-            if a.size and int(a.max()) > np.iinfo(dt).max:
-                raise PlanError(f"entry {entry}: {k} {int(a.max()):,} exceeds {np.iinfo(dt).max:,}")
-            cols[k] = a.astype(dt)
+            top = int(a.max()) if a.size else 0
+            if top > np.iinfo(dt).max:
+                raise PlanError(f"entry {entry}: {k} {top:,} exceeds {np.iinfo(dt).max:,}")
+            # 16 bits while the entry's values fit (a dipeptide's sizes and record
+            # lengths always do): the merged column widens to the widest piece
+            cols[k] = a.astype(np.uint16 if top <= _NARROW_MAX else dt)
         self.first_row[entry] = self.n
         self.n += m
         self._pending.append(cols)
@@ -210,7 +215,8 @@ class PlanColumns:
         for k in list(self._parts[0]):
             # column by column into an array of the final size, freeing each piece once
             # copied: one piece, not a second column, is ever held twice
-            col = np.empty(sum(len(p[k]) for p in self._parts), dtype=self._parts[0][k].dtype)
+            dtype = np.result_type(*(p[k].dtype for p in self._parts))
+            col = np.empty(sum(len(p[k]) for p in self._parts), dtype=dtype)
             pos = 0
             for p in self._parts:
                 piece = p.pop(k)

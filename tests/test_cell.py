@@ -85,3 +85,55 @@ def test_var_res_draws_in_range(var_res_examples):
         assert 1.6 <= ex.dmin <= 2.25 and 2.305 <= ex.rate <= 2.745
         for n, length in zip(ex.grid_shape, (ex.cell.a, ex.cell.b, ex.cell.c)):
             assert length / n <= ex.dmin / ex.rate + 1e-9
+
+
+def test_lattice_translations_are_the_per_vector_products():
+    """The vectorised translations have the bits of one ``orth @ uvw`` per vector."""
+    from crysbench.cell import lattice_translations
+
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        a, b, c = rng.uniform(5.0, 150.0, 3).round(4)
+        al, be, ga = rng.choice([60.0, 75.0, 90.0, 105.0, 120.0], 3)
+        if not valid_angles(al, be, ga):
+            continue
+        cell = gemmi.UnitCell(a, b, c, al, be, ga)
+        orth = np.array(cell.orth.mat.tolist())
+        ref = [orth @ np.array(t, dtype=float) for t in itertools.product((-1, 0, 1), repeat=3)]
+        ref = np.array(
+            [r for t, r in zip(itertools.product((-1, 0, 1), repeat=3), ref) if t > (0, 0, 0)]
+        )
+        assert np.array_equal(lattice_translations(cell), ref)
+
+
+def test_build_cell_matches_a_brute_force_scan():
+    """The box-filtered contact test gives the cells of an unfiltered scan (every copy,
+    every atom) on random compact fragments."""
+    from crysbench.cell import CellError, build_cell, min_lattice_contact
+
+    def reference(xyz, angles, min_contact, step, max_growth):
+        ext = xyz.max(axis=0) - xyz.min(axis=0)
+        n = int(round(max_growth / step))
+
+        def cell_at(i):
+            return gemmi.UnitCell(*(round(float(x + i * step), 4) for x in ext), *angles)
+
+        def clear(i):
+            return min_lattice_contact(xyz, cell_at(i)) > min_contact
+
+        prev = -1
+        for i in list(range(0, n + 1, 4)) + [n]:
+            if clear(i):
+                return next((cell_at(j) for j in range(prev + 1, i) if clear(j)), cell_at(i))
+            prev = i
+        raise CellError("clash")
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        n = int(rng.integers(5, 120))
+        xyz = orient_by_extent(np.cumsum(rng.normal(0, 1.5, (n, 3)), axis=0))
+        angles = tuple(float(x) for x in rng.choice([70.0, 90.0, 110.0], 3))
+        if not valid_angles(*angles):
+            continue
+        got = build_cell(xyz, angles, 3.45, 0.25, 20.0)
+        assert got.parameters == reference(xyz, angles, 3.45, 0.25, 20.0).parameters

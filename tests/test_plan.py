@@ -70,3 +70,45 @@ def test_a_field_that_overflows_names_itself():
     r["offset"] = [1 << 33, 5]
     with pytest.raises(PlanError, match="offset"):
         cols.add(0, *compact(r))
+
+
+def test_narrow_and_wide_entries_keep_every_value():
+    """Entries whose sizes fit 16 bits are kept narrow; a wider entry anywhere (before or
+    after a merge) widens the column without changing a value."""
+    rng = np.random.default_rng(5)
+    ids = [f"{2000 + i}" for i in range(12)]
+    split = dict.fromkeys(ids, "train")
+    codes = np.zeros(len(ids), dtype=np.int8)
+    cols = PlanColumns(codes, merge=4)
+    raw = {}
+    for e in range(len(ids)):
+        r = _entry_rows(rng, 5)
+        if e in (6, 11):  # wide values late, in different merge groups
+            r["n_refl"][0], r["length"][2] = 70_000, 1 << 20
+        raw[e] = r
+        cols.add(e, *compact(r))
+    plan = plan_store(cols, ids, split)
+    got = plan.rows(0, plan.n)
+    want = sorted(
+        (
+            tuple(r["grid_shape"][j]),
+            e,
+            r["entity"][j],
+            r["start"][j],
+            r["n_refl"][j],
+            r["length"][j],
+        )
+        for e, r in raw.items()
+        for j in range(5)
+    )
+    assert got["n_refl"].tolist() == [t[4] for t in want]
+    assert got["length"].tolist() == [t[5] for t in want]
+    assert plan.cols["n_refl"].dtype == np.uint32
+    assert plan.cols["n_atom"].dtype == np.uint16  # never wider than 16 bits here
+
+    narrow = PlanColumns(codes[:1])
+    narrow.add(0, *compact(_entry_rows(rng, 4)))
+    small = narrow.arrays()
+    assert {k: small[k].itemsize for k in ("length", "n_refl", "n_atom")} == dict.fromkeys(
+        ("length", "n_refl", "n_atom"), 2
+    )
