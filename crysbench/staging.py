@@ -80,9 +80,10 @@ class PartError(RuntimeError):
 #: The parts' codec, decided here once: Blosc LZ4 level 5 without shuffle (the records
 #: mix JSON, float32 and uint8 arrays, which byte shuffle does not help). Against the
 #: store's codec (:data:`crysbench.store.CODEC`, zstd 1 with shuffle) on the bundled
-#: records it encodes 2.3x and decodes 5.7x faster (const-res: 0.10 vs 0.23 and 0.023 vs
-#: 0.13 CPU-ms a record), for 1.10x the bytes (dipeptide 1.15x): scratch stays well
-#: inside the 1.5x-store budget. `python benchmarks/codecs.py` (log
+#: const-res records it encodes 2.24x and decodes 5.25x faster (0.13 vs 0.29 and 0.031
+#: vs 0.16 CPU-ms a 130 KB record), for 1.10x the bytes (dipeptide 1.15x): scratch stays
+#: well inside the 1.5x-store budget (1.11x const-res, 1.27x dipeptide in
+#: ``benchmarks/logs/scale.txt``). `python benchmarks/codecs.py` (log
 #: ``benchmarks/logs/codecs.txt``) measures both.
 STAGING_CODEC = {"cname": "lz4", "clevel": 5, "shuffle": "noshuffle"}
 
@@ -103,7 +104,7 @@ def _codec():
         from numcodecs import blosc
 
         # A build runs one process per core, so Blosc's own threads only add overhead:
-        # 0.20 → 0.18 CPU-ms to encode a 124 KB record, 0.15 → 0.13 to decode it
+        # 0.23 → 0.18 CPU-ms to encode a 124 KB record, 0.16 → 0.13 to decode it
         # (`python benchmarks/codecs.py`). Same bytes either way.
         blosc.use_threads = False
         _CODEC.append(staging_codec())
