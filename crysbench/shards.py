@@ -3,7 +3,7 @@
 The build writes its ragged tables (reflections, atoms) in whole shards of 256
 chunks. Through zarr-python, each inner chunk goes through the async codec pipeline
 one task at a time, which costs about twice the direct encoding
-(``python benchmarks/codecs.py``: 0.20 vs 0.11 CPU-s a 42 MB shard) and was
+(``python benchmarks/codecs.py``: 0.26 vs 0.10 CPU-s a 42 MB shard) and was
 the largest part of the build's write stage. A shard of the layout the store uses —
 ``sharding_indexed`` with inner ``bytes`` (little-endian) + ``blosc`` and the index
 ``bytes`` + ``crc32c`` at the end — is simple to make directly: the chunks' Blosc
