@@ -213,7 +213,8 @@ def build_cell(
         # skipped first when its box misses that box: exact, since rounding is
         # monotone (x ≥ xmin ⇒ fl(x + t) ≥ fl(xmin + t)), so no atom it skips could
         # have passed the per-atom test. The per-atom test runs axis by axis on
-        # (copy, atom) arrays: the same sums and comparisons as on (n, 3) rows, 4x faster.
+        # (copy, atom) arrays: the same sums and comparisons as on (n, 3) rows, without
+        # the (n, 3) temporaries and the row-wise reduction.
         shifts = lattice_translations(cell_at(i))
         meets = ((xmin + shifts <= hi) & (xmax + shifts >= lo)).all(axis=1)
         if not meets.any():

@@ -107,7 +107,7 @@ class Executor:
 
             # one task a batch: joblib's automatic batching groups hundreds of quick
             # (cached) entry tasks, and their results then arrive and wait in the
-            # coordinator together (2.4 MB of its peak at 210k dipeptide examples)
+            # coordinator together (a part of its peak that grows with the build)
             par = Parallel(
                 n_jobs=self.jobs, backend="loky", return_as="generator_unordered", batch_size=1
             )

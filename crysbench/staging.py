@@ -92,11 +92,9 @@ _CODEC = []
 
 def staging_codec() -> Any:
     """:data:`STAGING_CODEC` as a numcodecs Blosc codec (it decodes any Blosc frame)."""
-    import numcodecs
+    from crysbench.store_format import blosc_codec
 
-    shuffle = {"shuffle": numcodecs.Blosc.SHUFFLE, "noshuffle": numcodecs.Blosc.NOSHUFFLE}
-    c = STAGING_CODEC
-    return numcodecs.Blosc(cname=c["cname"], clevel=c["clevel"], shuffle=shuffle[c["shuffle"]])
+    return blosc_codec(STAGING_CODEC, typesize=1)  # bytes: no word structure to shuffle
 
 
 def _codec():

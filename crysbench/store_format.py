@@ -68,20 +68,29 @@ def compressor() -> Any:
     return zarr.codecs.BloscCodec(**CODEC)
 
 
-def blosc_codec() -> Any:
-    """:data:`CODEC` as a numcodecs codec for raw bytes (byte shuffle of 4-byte words).
+def blosc_codec(spec: dict | None = None, typesize: int = 4) -> Any:
+    """A Blosc codec setting (default :data:`CODEC`) as a numcodecs codec for raw bytes.
+
+    Parameters
+    ----------
+    spec : dict, optional
+        ``cname``, ``clevel`` and ``shuffle`` (``"shuffle"`` or ``"noshuffle"``), as
+        :data:`CODEC`; the staging files pass :data:`crysbench.staging.STAGING_CODEC`.
+    typesize : int
+        Word size the shuffle sees (4: the store's float32/int32 words).
 
     Returns
     -------
     numcodecs.Blosc
-        The store's codec on raw bytes (the anchor of ``benchmarks/codecs.py``'s record
-        figures).
+        The store's codec on raw bytes by default (the anchor of
+        ``benchmarks/codecs.py``'s record figures).
     """
     import numcodecs
 
+    c = CODEC if spec is None else spec
     shuffle = {"shuffle": numcodecs.Blosc.SHUFFLE, "noshuffle": numcodecs.Blosc.NOSHUFFLE}
     return numcodecs.Blosc(
-        cname=CODEC["cname"], clevel=CODEC["clevel"], shuffle=shuffle[CODEC["shuffle"]], typesize=4
+        cname=c["cname"], clevel=c["clevel"], shuffle=shuffle[c["shuffle"]], typesize=typesize
     )
 
 
